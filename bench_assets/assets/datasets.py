@@ -1,0 +1,36 @@
+"""The benchmark inputs: the sampled image set and the sentence corpus."""
+
+import dagster as dg
+
+from bench_assets.images import build_image_sample
+from bench_assets.resources import BenchmarkSettings, existing_path
+
+IMAGE_LIST = "images.txt"
+
+
+@dg.asset(group_name="datasets", kinds={"python"})
+def openimage_sample(context: dg.AssetExecutionContext, settings: BenchmarkSettings) -> dg.MaterializeResult:
+    """Images for the classification benchmark, and the list file (one path per line) its pipeline reads.
+
+    Beam's benchmark samples 50,000 OpenImages photos. Offline, we derive a seeded set of OpenImages-like JPEGs
+    from real photos that scikit-image ships; a configured `openimages_source` is sampled instead.
+    """
+    count = settings.selected_profile().images
+    source = existing_path("openimages_source", settings.openimages_source)
+    context.log.info(f"building {count:,} images ({settings.profile} profile) from {source or 'shipped photos'}")
+    sample = build_image_sample(settings.dataset_dir("openimage_sample"), count, settings.seed, source)
+    return dg.MaterializeResult(
+        metadata={
+            "count": len(sample.paths),
+            "total_bytes": sample.total_bytes,
+            "mean_bytes": sample.total_bytes / len(sample.paths),
+            "width_min": sample.width_min,
+            "width_median": sample.width_median,
+            "width_max": sample.width_max,
+            "height_min": sample.height_min,
+            "height_median": sample.height_median,
+            "height_max": sample.height_max,
+            "source": sample.source,
+            "image_list": dg.MetadataValue.path(str(sample.list_path)),
+        }
+    )

@@ -1,0 +1,189 @@
+"""Benchmark runs: each materialization of a model partition runs one Beam RunInference pipeline."""
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import apache_beam as beam
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from bench_assets import results
+from bench_assets.assets.datasets import IMAGE_LIST
+from bench_assets.assets.weights import read_weights_info
+from bench_assets.models import IMAGE_CLASSIFICATION, IMAGE_MODELS
+from bench_assets.partitions import image_model_partitions
+from bench_assets.pipelines import image_classification
+from bench_assets.pipelines.common import ProgressMonitor
+from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
+from bench_assets.resources import BenchmarkSettings
+
+# The seed benchmark's dashboard figures, under the names Beam's load tests publish them.
+HEADLINE_METRICS = (
+    "mean_inference_request_batch_size",
+    "mean_inference_batch_latency_micro_secs",
+    "mean_load_model_latency_milli_secs",
+)
+NOTHING_LOST = "nothing_lost"
+
+
+class InferenceRunConfig(dg.Config):
+    """How a run batches and which Beam runner executes it."""
+
+    min_batch_size: int = 10
+    max_batch_size: int = 100
+    device: str = "CPU"
+    runner: str = "direct"
+    direct_running_mode: str = "in_memory"
+    direct_num_workers: int = 1
+    extra_pipeline_args: list[str] = []
+
+    def batching(self) -> dict:
+        if self.min_batch_size < 1:
+            raise ValueError(f"min_batch_size must be at least 1, got {self.min_batch_size}")
+        if self.max_batch_size < self.min_batch_size:
+            raise ValueError(
+                f"max_batch_size ({self.max_batch_size}) must not be below min_batch_size ({self.min_batch_size})"
+            )
+        if self.device not in ("CPU", "GPU"):
+            raise ValueError(f"device {self.device!r} is unknown; accepted values: ['CPU', 'GPU']")
+        return {"min_batch_size": self.min_batch_size, "max_batch_size": self.max_batch_size, "device": self.device}
+
+    def runner_settings(self) -> RunnerSettings:
+        settings = RunnerSettings(
+            runner=self.runner,
+            direct_running_mode=self.direct_running_mode,
+            direct_num_workers=self.direct_num_workers,
+            extra_pipeline_args=list(self.extra_pipeline_args),
+        )
+        settings.validate()
+        return settings
+
+
+def count_items(input_file: Path) -> int:
+    with input_file.open(encoding="utf-8", errors="replace") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def execute_benchmark_run(
+    context: dg.AssetExecutionContext,
+    *,
+    settings: BenchmarkSettings,
+    duckdb: DuckDBResource,
+    config: InferenceRunConfig,
+    benchmark: str,
+    input_file: Path,
+    build: Callable[[beam.Pipeline, Path], None],
+    batching: dict,
+) -> dg.MaterializeResult:
+    """Records the run, runs the pipeline with progress reports, loads its outputs, and checks nothing was lost."""
+    model = context.partition_key
+    runner = config.runner_settings()
+    weights = read_weights_info(settings, model)
+    if not input_file.is_file():
+        raise FileNotFoundError(f"input file {input_file} does not exist: materialize the {benchmark} dataset first")
+    dataset_size = count_items(input_file)
+    run_id = uuid.uuid4().hex
+    run_dir = settings.run_dir(run_id)
+    record = results.RunRecord(
+        run_id=run_id,
+        benchmark=benchmark,
+        model=model,
+        profile=settings.profile,
+        runner=runner.runner,
+        runner_options={"pipeline_args": runner.pipeline_args()},
+        batching=batching,
+        dataset_size=dataset_size,
+        weights_source=weights["source"],
+        weights_sha256=weights["sha256"],
+        dagster_run_id=context.run_id,
+    )
+    with duckdb.get_connection() as conn:
+        results.start_run(conn, record)
+    context.log.info(f"run {run_id}: {model} over {dataset_size:,} items on {runner.runner}, {weights['source']} weights")
+    try:
+        monitor = ProgressMonitor(run_dir / "progress", dataset_size, context.log.info)
+        pipeline_run = run_pipeline(lambda p: build(p, run_dir), runner, monitor)
+        context.log.info(f"run {run_id} pipeline done: {monitor.describe()}")
+        with duckdb.get_connection() as conn:
+            counts = results.finish_run(conn, run_id, run_dir, pipeline_run.metric_rows)
+    except BaseException as error:
+        with duckdb.get_connection() as conn:
+            results.fail_run(conn, run_id, f"{type(error).__name__}: {error}")
+        raise
+
+    beam_metrics = {row["metric"]: row["value"] for row in pipeline_run.metric_rows}
+    accounted = counts["predictions"] + counts["failures"]
+    metadata = {
+        "run_id": run_id,
+        "dataset_size": dataset_size,
+        "predictions": counts["predictions"],
+        "failures": counts["failures"],
+        "batches": counts["batches"],
+        "wall_seconds": pipeline_run.wall_seconds,
+        "items_per_second": counts["predictions"] / pipeline_run.wall_seconds,
+        "weights_source": weights["source"],
+        **{name: beam_metrics[name] for name in (*HEADLINE_METRICS, "num_inferences") if name in beam_metrics},
+    }
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=NOTHING_LOST,
+                passed=accounted == dataset_size,
+                metadata={"inputs": dataset_size, "predictions": counts["predictions"], "failures": counts["failures"]},
+            )
+        ],
+    )
+
+
+def nothing_lost_spec(asset_name: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        NOTHING_LOST,
+        asset=asset_name,
+        blocking=True,
+        description="Every input item ends up as a prediction or as a recorded failure.",
+    )
+
+
+@dg.asset(
+    group_name="benchmarks",
+    partitions_def=image_model_partitions,
+    deps=["openimage_sample", "image_model_weights"],
+    check_specs=[nothing_lost_spec("image_classification_run")],
+    kinds={"beam", "pytorch", "duckdb"},
+)
+def image_classification_run(
+    context: dg.AssetExecutionContext,
+    config: InferenceRunConfig,
+    settings: BenchmarkSettings,
+    duckdb: DuckDBResource,
+) -> dg.MaterializeResult:
+    """ImageNet classification of the image sample with Beam RunInference and a PyTorch model handler."""
+    spec = IMAGE_MODELS[context.partition_key]
+    batching = config.batching()
+    image_list = settings.dataset_dir("openimage_sample") / IMAGE_LIST
+    weights_path = settings.weights_path(spec.name)
+
+    def build(pipeline: beam.Pipeline, run_dir: Path) -> None:
+        image_classification.build_pipeline(
+            pipeline,
+            image_list=image_list,
+            spec=spec,
+            state_dict_path=weights_path,
+            run_dir=run_dir,
+            min_batch_size=batching["min_batch_size"],
+            max_batch_size=batching["max_batch_size"],
+            device=batching["device"],
+        )
+
+    return execute_benchmark_run(
+        context,
+        settings=settings,
+        duckdb=duckdb,
+        config=config,
+        benchmark=IMAGE_CLASSIFICATION,
+        input_file=image_list,
+        build=build,
+        batching=batching,
+    )

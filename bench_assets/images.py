@@ -1,0 +1,270 @@
+"""The image set for the image-classification benchmark.
+
+The real benchmark samples 50,000 OpenImages photos. Nothing can be downloaded here, so by default this
+module derives a deterministic set of JPEGs from real photographs that scikit-image ships inside its wheel:
+each image is a seeded random crop of one photo, rotated a little, possibly mirrored, rescaled to an
+OpenImages-like size and aspect ratio, colour-jittered and saved at a random JPEG quality. When a folder of
+real images (or a text file listing image paths) is configured, a seeded sample of it is used instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import skimage
+from PIL import Image
+
+# Real colour photographs of everyday subjects, the kind of content OpenImages holds. Left out of
+# skimage/data on purpose: grayscale images, synthetic patterns (chessboard, colour wheel, logo, text,
+# phantom, the horse silhouette) and specialist imagery (retina, microscopy, the Hubble deep field).
+SOURCE_PHOTOS: tuple[str, ...] = (
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+)
+
+# Bump when the generation recipe changes, so that sets built by an older recipe are regenerated.
+GENERATOR_VERSION = 1
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+# OpenImages photos are mostly camera frames: 4:3 and 3:2 landscape dominate, then portrait, square, 16:9.
+ASPECT_RATIOS = np.array([4 / 3, 3 / 2, 16 / 9, 1.0, 3 / 4, 2 / 3, 9 / 16, 2.0, 0.5])
+ASPECT_WEIGHTS = np.array([0.34, 0.16, 0.10, 0.10, 0.14, 0.08, 0.04, 0.02, 0.02])
+LONG_SIDE_MIN, LONG_SIDE_TYPICAL, LONG_SIDE_MAX = 640, 1024, 1600
+JPEG_QUALITY_MIN, JPEG_QUALITY_MAX = 70, 95
+MAX_ROTATION_DEGREES = 8.0
+# Rec. 601 luma weights, as PIL uses for RGB -> L; saturation jitter mixes each channel towards luma.
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
+
+
+@dataclass(frozen=True)
+class ImageSample:
+    list_path: Path  # text file, one absolute image path per line (the benchmark's input file)
+    paths: list[Path]
+    total_bytes: int
+    width_min: int
+    width_median: float
+    width_max: int
+    height_min: int
+    height_median: float
+    height_max: int
+    source: str  # "generated" or the configured source path
+
+
+def shipped_photo_path(name: str) -> Path:
+    """Absolute path of one of the real photos shipped with scikit-image (e.g. 'chelsea.png')."""
+    # Read straight from the wheel's data folder: skimage.data's loaders may try to download.
+    path = Path(skimage.__file__).resolve().parent / "data" / name
+    if not path.is_file():
+        raise FileNotFoundError(f"scikit-image does not ship {path}")
+    return path
+
+
+def build_image_sample(out_dir: Path, count: int, seed: int, source: Path | None = None) -> ImageSample:
+    """Writes images (when generating) under out_dir/images/ and the list under out_dir/images.txt.
+
+    Re-running with the same arguments reuses files that are already there and complete: a manifest
+    records what was built, and the set is rebuilt when it differs or a file is missing or changed size.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    out_dir = Path(out_dir).resolve()
+    images_dir = out_dir / "images"
+    list_path = out_dir / "images.txt"
+    manifest_path = out_dir / "images_manifest.json"
+
+    if source is None:
+        source_label = "generated"
+        paths = [images_dir / f"img_{index:06d}.jpg" for index in range(count)]
+    else:
+        source = Path(source).resolve()
+        source_label = str(source)
+        paths = _sample_configured_images(source, count, seed)
+
+    wanted = {
+        "generator_version": GENERATOR_VERSION,
+        "count": count,
+        "seed": seed,
+        "source": source_label,
+        "files": [str(path) for path in paths],
+    }
+    previous = _read_manifest(manifest_path)
+    if not _manifest_is_current(previous, wanted, list_path):
+        _remove_stale_images(previous, set(wanted["files"]), images_dir)
+        if source is None:
+            _generate_images(paths, seed)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(list_path, "".join(f"{path}\n" for path in paths).encode())
+        file_bytes = [path.stat().st_size for path in paths]
+        _write_atomically(manifest_path, json.dumps({**wanted, "bytes": file_bytes}, indent=1).encode())
+
+    widths, heights = [], []
+    for path in paths:
+        with Image.open(path) as image:  # opening reads only the header
+            widths.append(image.width)
+            heights.append(image.height)
+    return ImageSample(
+        list_path=list_path,
+        paths=paths,
+        total_bytes=sum(path.stat().st_size for path in paths),
+        width_min=min(widths),
+        width_median=float(statistics.median(widths)),
+        width_max=max(widths),
+        height_min=min(heights),
+        height_median=float(statistics.median(heights)),
+        height_max=max(heights),
+        source=source_label,
+    )
+
+
+def _sample_configured_images(source: Path, count: int, seed: int) -> list[Path]:
+    """A seeded sample, without replacement, of the images in a folder or named in a list file."""
+    if not source.exists():
+        raise FileNotFoundError(f"configured image source {source} does not exist")
+    if source.is_dir():
+        candidates = sorted(
+            path for path in source.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+        )
+    else:
+        lines = (line.strip() for line in source.read_text().splitlines())
+        # Relative entries are taken relative to the list file, so a list can travel with its images.
+        candidates = [(source.parent / line).resolve() for line in lines if line]
+    if len(candidates) < count:
+        raise ValueError(f"{source} holds {len(candidates)} images, fewer than the {count} requested")
+    chosen = np.random.default_rng(seed).choice(len(candidates), size=count, replace=False)
+    paths = [candidates[index] for index in sorted(chosen)]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"image {path} listed in {source} does not exist")
+    return paths
+
+
+def _read_manifest(manifest_path: Path) -> dict | None:
+    try:
+        return json.loads(manifest_path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _manifest_is_current(previous: dict | None, wanted: dict, list_path: Path) -> bool:
+    if previous is None or any(previous.get(key) != value for key, value in wanted.items()):
+        return False
+    if not list_path.is_file():
+        return False
+    # A file that is missing or whose size changed means an interrupted or tampered build.
+    for name, size in zip(previous["files"], previous.get("bytes", [])):
+        try:
+            if os.stat(name).st_size != size:
+                return False
+        except FileNotFoundError:
+            return False
+    return len(previous.get("bytes", [])) == len(previous["files"])
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    # Written aside then renamed, so a reader never sees a half-written file.
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
+
+
+def _remove_stale_images(previous: dict | None, keep: set[str], images_dir: Path) -> None:
+    """Deletes images an earlier, larger generated set left behind (only files this module wrote)."""
+    if previous is None or previous.get("source") != "generated":
+        return
+    for name in previous.get("files", []):
+        path = Path(name)
+        if name not in keep and path.parent == images_dir:
+            path.unlink(missing_ok=True)
+
+
+def _generate_images(paths: list[Path], seed: int) -> None:
+    """Writes one derived photo per path, one at a time, so memory stays flat for 50,000 images."""
+    photos = [Image.open(shipped_photo_path(name)).convert("RGB") for name in SOURCE_PHOTOS]
+    photo_mean_luma = [float(np.asarray(photo, dtype=np.float32).mean(axis=(0, 1)) @ LUMA_WEIGHTS)
+                       for photo in photos]
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    for index, path in enumerate(paths):
+        # One generator per image, keyed by (seed, index): image i is the same whatever the count.
+        rng = np.random.default_rng([seed, index])
+        photo_index = int(rng.integers(len(photos)))
+        image = _derive_image(photos[photo_index], photo_mean_luma[photo_index], rng)
+        quality = int(rng.integers(JPEG_QUALITY_MIN, JPEG_QUALITY_MAX + 1))
+        temporary = path.with_suffix(".jpg.tmp")
+        image.save(temporary, format="JPEG", quality=quality)
+        os.replace(temporary, path)  # a file under its final name is always complete
+
+
+def _derive_image(photo: Image.Image, photo_mean_luma: float, rng: np.random.Generator) -> Image.Image:
+    width, height = _draw_output_size(rng)
+    image = _crop_rotate_flip_resize(photo, width, height, rng)
+    return _jitter_colours(image, photo_mean_luma, rng)
+
+
+def _draw_output_size(rng: np.random.Generator) -> tuple[int, int]:
+    aspect = float(rng.choice(ASPECT_RATIOS, p=ASPECT_WEIGHTS)) * math.exp(rng.normal(0.0, 0.04))
+    aspect = min(max(aspect, 0.5), 2.0)
+    # Many OpenImages files are exactly 1024 px on the long side; the rest scatter around it.
+    if rng.random() < 0.5:
+        long_side = LONG_SIDE_TYPICAL
+    else:
+        long_side = int(np.clip(rng.normal(LONG_SIDE_TYPICAL, 200.0), LONG_SIDE_MIN, LONG_SIDE_MAX))
+    if aspect >= 1.0:
+        return long_side, max(1, round(long_side / aspect))
+    return max(1, round(long_side * aspect)), long_side
+
+
+def _crop_rotate_flip_resize(photo: Image.Image, width: int, height: int,
+                             rng: np.random.Generator) -> Image.Image:
+    """Samples a rotated rectangle of the photo straight into a width x height image.
+
+    One affine resampling pass does crop, rotation, mirroring and rescaling together (cheaper than four
+    passes), and the rectangle is drawn so that it lies wholly inside the photo: no blank corners.
+    """
+    angle = math.radians(rng.uniform(-MAX_ROTATION_DEGREES, MAX_ROTATION_DEGREES))
+    cos, sin = math.cos(angle), math.sin(angle)
+    aspect = width / height
+    # Largest crop width whose rotated bounding box still fits the photo, then a random share of it.
+    widest = min(photo.width / (abs(cos) + abs(sin) / aspect), photo.height / (abs(sin) + abs(cos) / aspect))
+    crop_width = widest * rng.uniform(0.55, 1.0)
+    crop_height = crop_width / aspect
+    half_extent_x = (crop_width * abs(cos) + crop_height * abs(sin)) / 2
+    half_extent_y = (crop_width * abs(sin) + crop_height * abs(cos)) / 2
+    centre_x = rng.uniform(half_extent_x, photo.width - half_extent_x)
+    centre_y = rng.uniform(half_extent_y, photo.height - half_extent_y)
+    mirror = -1.0 if rng.random() < 0.5 else 1.0
+
+    # PIL's AFFINE maps each output pixel (x, y) to the photo at (a x + b y + c, d x + e y + f).
+    scale = crop_width / width
+    a, b = scale * cos * mirror, -scale * sin
+    d, e = scale * sin * mirror, scale * cos
+    c = centre_x - a * width / 2 - b * height / 2
+    f = centre_y - d * width / 2 - e * height / 2
+    return photo.transform((width, height), Image.Transform.AFFINE, (a, b, c, d, e, f),
+                           resample=Image.Resampling.BILINEAR)
+
+
+def _jitter_colours(image: Image.Image, photo_mean_luma: float, rng: np.random.Generator) -> Image.Image:
+    """Brightness, contrast, saturation and white-balance jitter, folded into one 3x4 colour matrix."""
+    brightness = rng.uniform(0.8, 1.2)
+    contrast = rng.uniform(0.8, 1.2)
+    saturation = rng.uniform(0.7, 1.3)
+    channel_gains = rng.uniform(0.92, 1.08, size=3)  # white balance: warmer or cooler light
+
+    grey_mix = np.outer(np.ones(3), LUMA_WEIGHTS)
+    saturation_matrix = saturation * np.eye(3) + (1.0 - saturation) * grey_mix
+    linear = brightness * contrast * np.diag(channel_gains) @ saturation_matrix
+    # Contrast scales distances from the photo's mean grey level, so that level stays put.
+    offset = np.full(3, (1.0 - contrast) * brightness * photo_mean_luma)
+    matrix = np.column_stack([linear, offset]).ravel()
+    return image.convert("RGB", tuple(float(value) for value in matrix))

@@ -1,0 +1,210 @@
+"""Pieces that every benchmark pipeline shares: batch timing, outputs, progress and Beam's own metrics.
+
+Each pipeline writes three JSON-lines outputs into its run directory: `predictions`, `failures` (item, stage,
+reason) and `batches` (one record per inference batch). The Dagster asset loads them into DuckDB once the
+pipeline has finished, so a pipeline never needs a database connection and works on any runner.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.ml.inference.base import PredictionResult
+
+BEAM_METRICS_NAMESPACE = "BeamML_PyTorch"
+
+# Units of Beam's RunInference metrics, by the name Beam gives them.
+BEAM_METRIC_UNITS = {
+    "num_inferences": "items",
+    "failed_batches_counter": "batches",
+    "inference_request_batch_size": "items",
+    "inference_request_batch_byte_size": "bytes",
+    "inference_batch_latency_micro_secs": "us",
+    "load_model_latency_milli_secs": "ms",
+    "model_byte_size": "bytes",
+}
+
+OUTPUTS = ("predictions", "failures", "batches")
+
+log = logging.getLogger(__name__)
+
+
+class BatchRecord(NamedTuple):
+    batch_id: str
+    batch_size: int
+    latency_us: float
+    started_at: float  # unix seconds
+
+
+class TimedInference:
+    """Wraps a Beam PyTorch inference function and tags each result with the record of its batch.
+
+    Beam's own latency metric is a distribution (sum, count, min, max); keeping every batch's size and latency
+    lets us compute percentiles, and works on runners whose results carry no metrics at all. The span timed is
+    the one Beam times: stacking, moving to the device and the forward pass.
+    """
+
+    def __init__(self, inference_fn: Callable[..., Iterable[PredictionResult]]):
+        self._inference_fn = inference_fn
+
+    def __call__(self, batch: Sequence, model, device, inference_args=None, model_id=None) -> list[PredictionResult]:
+        started_at = time.time()
+        start = time.perf_counter_ns()
+        results = list(self._inference_fn(batch, model, device, inference_args, model_id))
+        latency_us = (time.perf_counter_ns() - start) / 1_000
+        record = BatchRecord(uuid.uuid4().hex, len(batch), latency_us, started_at)
+        return [PredictionResult(r.example, (r.inference, record), r.model_id) for r in results]
+
+
+def failure_row(item_id: str, stage: str, error: BaseException | str) -> dict:
+    reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return {"item_id": item_id, "stage": stage, "reason": reason}
+
+
+def inference_failure_rows(failed: tuple) -> list[dict]:
+    """Beam's dead-letter output for a failed batch is (batch of keyed examples, exception)."""
+    batch, error = failed
+    return [failure_row(key, "inference", error) for key, _ in batch]
+
+
+class ReportProgress(beam.DoFn):
+    """Counts finished items into a small file per DoFn instance, for the launcher to sum and report.
+
+    Files work on every runner whose workers share the launcher's disk (local processes, a local Dask
+    cluster), unlike Python logging, which stays in the worker process.
+    """
+
+    def __init__(self, progress_dir: str, flush_every_s: float = 2.0):
+        self._progress_dir = progress_dir
+        self._flush_every_s = flush_every_s
+
+    def setup(self):
+        self._path = Path(self._progress_dir) / f"{uuid.uuid4().hex}.count"
+        self._count = 0
+        self._last_flush = 0.0
+
+    def process(self, element):
+        self._count += 1
+        if time.monotonic() - self._last_flush > self._flush_every_s:
+            self._flush()
+        yield element
+
+    def finish_bundle(self):
+        self._flush()
+
+    def _flush(self):
+        partial = self._path.with_suffix(".tmp")
+        partial.write_text(str(self._count))
+        partial.replace(self._path)
+        self._last_flush = time.monotonic()
+
+
+class ProgressMonitor:
+    """Reads the progress files while a pipeline runs and reports items done, rate and time left."""
+
+    def __init__(self, progress_dir: Path, total: int, report: Callable[[str], None], every_s: float = 15.0):
+        self.progress_dir = progress_dir
+        self._total = total
+        self._report = report
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="progress-monitor", daemon=True)
+        self._start = 0.0
+
+    def done(self) -> int:
+        total = 0
+        for path in self.progress_dir.glob("*.count"):
+            try:
+                total += int(path.read_text() or 0)
+            except (OSError, ValueError):  # a file being replaced; the next read catches up
+                continue
+        return total
+
+    def _run(self):
+        while not self._stop.wait(self._every_s):
+            self._report(self.describe())
+
+    def describe(self) -> str:
+        done = self.done()
+        elapsed = time.monotonic() - self._start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = f"{(self._total - done) / rate:,.0f} s left" if rate > 0 else "time left unknown"
+        share = 100.0 * done / self._total if self._total else 100.0
+        return f"{done:,}/{self._total:,} items ({share:.0f}%), {rate:,.2f} items/s, {left}"
+
+    def __enter__(self) -> ProgressMonitor:
+        self.progress_dir.mkdir(parents=True, exist_ok=True)
+        self._start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+class WriteJsonLines(beam.PTransform):
+    """Writes dicts as one JSON object per line to `<run_dir>/<name>-*.jsonl`."""
+
+    def __init__(self, run_dir: Path, name: str):
+        super().__init__()
+        self._prefix = str(run_dir / name)
+
+    def expand(self, rows):
+        return (
+            rows
+            | "ToJson" >> beam.Map(json.dumps, sort_keys=True)
+            | "Write" >> beam.io.WriteToText(self._prefix, file_name_suffix=".jsonl", num_shards=1)
+        )
+
+
+def beam_metric_rows(result) -> list[dict]:
+    """Beam's RunInference metrics as long rows, named as Beam's load tests publish them.
+
+    Counters give one row; distributions give count, sum, min, max and mean. Runners that keep no metrics
+    (the Dask runner raises NotImplementedError) give no rows; the per-batch records still cover them.
+    """
+    try:
+        queried = result.metrics().query(MetricsFilter().with_namespace(BEAM_METRICS_NAMESPACE))
+    except NotImplementedError:
+        log.warning("this runner returns no Beam metrics; only the pipeline's own records are kept")
+        return []
+    totals: dict[str, float] = {}
+    distributions: dict[str, list] = {}
+    for counter in queried["counters"]:
+        name = counter.key.metric.name
+        totals[name] = totals.get(name, 0) + (counter.committed or counter.attempted or 0)
+    for dist in queried["distributions"]:
+        data = dist.committed or dist.attempted
+        if data is not None and data.count:
+            distributions.setdefault(dist.key.metric.name, []).append(data)
+    rows = [
+        {"namespace": BEAM_METRICS_NAMESPACE, "metric": name, "value": float(value), "unit": BEAM_METRIC_UNITS.get(name, "")}
+        for name, value in sorted(totals.items())
+    ]
+    # A distribution is reported per step; merge them so a run has one figure per name.
+    for name, parts in sorted(distributions.items()):
+        count = sum(p.count for p in parts)
+        total = sum(p.sum for p in parts)
+        unit = BEAM_METRIC_UNITS.get(name, "")
+        stats = {
+            "count": (count, "count"),
+            "sum": (total, unit),
+            "min": (min(p.min for p in parts), unit),
+            "max": (max(p.max for p in parts), unit),
+            "mean": (total / count, unit),
+        }
+        rows += [
+            {"namespace": BEAM_METRICS_NAMESPACE, "metric": f"{stat}_{name}", "value": float(v), "unit": u}
+            for stat, (v, u) in stats.items()
+        ]
+    return rows

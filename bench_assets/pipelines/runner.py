@@ -1,0 +1,69 @@
+"""Which Beam runner executes a pipeline, with what options, and running it to the end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
+
+from bench_assets.pipelines.common import ProgressMonitor, beam_metric_rows
+
+DIRECT_RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
+RUNNERS = ("direct",)
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """A runner choice as plain values, recorded with each run."""
+
+    runner: str = "direct"
+    direct_running_mode: str = "in_memory"
+    direct_num_workers: int = 1
+    extra_pipeline_args: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        if self.runner not in RUNNERS:
+            raise ValueError(f"runner {self.runner!r} is unknown; accepted values: {list(RUNNERS)}")
+        if self.direct_running_mode not in DIRECT_RUNNING_MODES:
+            raise ValueError(
+                f"direct_running_mode {self.direct_running_mode!r} is unknown; "
+                f"accepted values: {list(DIRECT_RUNNING_MODES)}"
+            )
+        if self.direct_num_workers < 1:
+            raise ValueError(f"direct_num_workers must be at least 1, got {self.direct_num_workers}")
+
+    def pipeline_args(self) -> list[str]:
+        return [
+            "--runner=DirectRunner",
+            f"--direct_running_mode={self.direct_running_mode}",
+            f"--direct_num_workers={self.direct_num_workers}",
+            *self.extra_pipeline_args,
+        ]
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    metric_rows: list[dict]
+    wall_seconds: float
+
+
+def run_pipeline(
+    build: Callable[[beam.Pipeline], None], settings: RunnerSettings, monitor: ProgressMonitor
+) -> PipelineRun:
+    """Builds the pipeline, runs it to the end while reporting progress, and returns Beam's metrics."""
+    settings.validate()
+    options = PipelineOptions(settings.pipeline_args())
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline)
+    start = time.perf_counter()
+    with monitor:
+        result = pipeline.run()
+        state = result.wait_until_finish()
+    wall_seconds = time.perf_counter() - start
+    if state != PipelineState.DONE:
+        raise RuntimeError(f"the Beam pipeline ended in state {state}")
+    return PipelineRun(beam_metric_rows(result), wall_seconds)
