@@ -18,18 +18,24 @@ from bench_assets.resources import PROFILES, default_data_dir, default_duckdb_pa
 BENCHMARK_JOBS = {"image_classification_job": "image_classification"}
 
 SUMMARY_SQL = """
-SELECT r.benchmark, r.model, r.dataset_size AS items,
-       count(DISTINCT p.item_id) AS predictions,
-       (SELECT count(*) FROM failures f WHERE f.run_id = r.run_id) AS failures,
-       any_value(m.value) FILTER (m.metric = 'mean_inference_request_batch_size') AS mean_batch_size,
-       any_value(m.value) FILTER (m.metric = 'mean_inference_batch_latency_micro_secs') / 1000 AS mean_batch_latency_ms,
-       any_value(m.value) FILTER (m.metric = 'mean_load_model_latency_milli_secs') AS mean_load_model_ms,
-       count(DISTINCT p.item_id) / epoch(r.ended_at - r.started_at) AS items_per_s
-FROM runs r
-LEFT JOIN predictions p USING (run_id)
-LEFT JOIN metrics m USING (run_id)
-WHERE r.dagster_run_id IN (SELECT unnest(?))
-GROUP BY ALL
+WITH figures AS (
+    SELECT run_id,
+           max(value) FILTER (metric = 'mean_inference_request_batch_size') AS mean_batch_size,
+           max(value) FILTER (metric = 'mean_inference_batch_latency_micro_secs') / 1000 AS mean_batch_latency_ms,
+           max(value) FILTER (metric = 'mean_load_model_latency_milli_secs') AS mean_load_model_ms,
+           max(value) FILTER (metric = 'pipeline_wall_seconds') AS wall_s
+    FROM metrics GROUP BY run_id
+),
+outcomes AS (
+    SELECT run_id, count(*) FILTER (kind = 'prediction') AS predictions, count(*) FILTER (kind = 'failure') AS failures
+    FROM (SELECT run_id, 'prediction' AS kind FROM predictions UNION ALL SELECT run_id, 'failure' FROM failures)
+    GROUP BY run_id
+)
+SELECT r.benchmark, r.model, r.status, r.dataset_size AS items,
+       coalesce(o.predictions, 0) AS predictions, coalesce(o.failures, 0) AS failures,
+       f.mean_batch_size, f.mean_batch_latency_ms, f.mean_load_model_ms, o.predictions / f.wall_s AS items_per_s
+FROM runs r LEFT JOIN figures f USING (run_id) LEFT JOIN outcomes o USING (run_id)
+WHERE list_contains(?, r.dagster_run_id)
 ORDER BY r.benchmark, r.model
 """
 

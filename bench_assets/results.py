@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS runs (
     dataset_size INTEGER NOT NULL,
     weights_source VARCHAR NOT NULL,
     weights_sha256 VARCHAR NOT NULL,
+    fingerprint JSON NOT NULL,
+    fingerprint_id VARCHAR NOT NULL,
     dagster_run_id VARCHAR,
     started_at TIMESTAMPTZ NOT NULL,
     ended_at TIMESTAMPTZ,
@@ -99,13 +101,15 @@ class RunRecord:
     dataset_size: int
     weights_source: str
     weights_sha256: str
+    fingerprint: dict
+    fingerprint_id: str
     dagster_run_id: str | None
 
 
 def start_run(conn: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     create_schema(conn)
     conn.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'running', NULL)",
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'running', NULL)",
         [
             run.run_id,
             run.benchmark,
@@ -117,6 +121,8 @@ def start_run(conn: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
             run.dataset_size,
             run.weights_source,
             run.weights_sha256,
+            json.dumps(run.fingerprint),
+            run.fingerprint_id,
             run.dagster_run_id,
             now(),
         ],

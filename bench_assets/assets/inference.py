@@ -11,6 +11,7 @@ from dagster_duckdb import DuckDBResource
 from bench_assets import results
 from bench_assets.assets.datasets import IMAGE_LIST
 from bench_assets.assets.weights import read_weights_info
+from bench_assets.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.models import IMAGE_CLASSIFICATION, IMAGE_MODELS
 from bench_assets.partitions import image_model_partitions
 from bench_assets.pipelines import image_classification
@@ -25,6 +26,8 @@ HEADLINE_METRICS = (
     "mean_load_model_latency_milli_secs",
 )
 NOTHING_LOST = "nothing_lost"
+# Measurements the platform makes itself, beside Beam's.
+HARNESS_NAMESPACE = "harness"
 
 
 class InferenceRunConfig(dg.Config):
@@ -85,17 +88,21 @@ def execute_benchmark_run(
     dataset_size = count_items(input_file)
     run_id = uuid.uuid4().hex
     run_dir = settings.run_dir(run_id)
+    runner_options = {"pipeline_args": runner.pipeline_args()}
+    fingerprint = environment_fingerprint(runner.runner, runner_options)
     record = results.RunRecord(
         run_id=run_id,
         benchmark=benchmark,
         model=model,
         profile=settings.profile,
         runner=runner.runner,
-        runner_options={"pipeline_args": runner.pipeline_args()},
+        runner_options=runner_options,
         batching=batching,
         dataset_size=dataset_size,
         weights_source=weights["source"],
         weights_sha256=weights["sha256"],
+        fingerprint=fingerprint,
+        fingerprint_id=fingerprint_id(fingerprint),
         dagster_run_id=context.run_id,
     )
     with duckdb.get_connection() as conn:
@@ -105,8 +112,15 @@ def execute_benchmark_run(
         monitor = ProgressMonitor(run_dir / "progress", dataset_size, context.log.info)
         pipeline_run = run_pipeline(lambda p: build(p, run_dir), runner, monitor)
         context.log.info(f"run {run_id} pipeline done: {monitor.describe()}")
+        harness_metrics = [
+            {"namespace": HARNESS_NAMESPACE, "metric": name, "value": value, "unit": unit}
+            for name, value, unit in (
+                ("pipeline_wall_seconds", pipeline_run.wall_seconds, "s"),
+                ("peak_rss_bytes", pipeline_run.peak_rss_bytes, "bytes"),
+            )
+        ]
         with duckdb.get_connection() as conn:
-            counts = results.finish_run(conn, run_id, run_dir, pipeline_run.metric_rows)
+            counts = results.finish_run(conn, run_id, run_dir, pipeline_run.metric_rows + harness_metrics)
     except BaseException as error:
         with duckdb.get_connection() as conn:
             results.fail_run(conn, run_id, f"{type(error).__name__}: {error}")
@@ -121,6 +135,7 @@ def execute_benchmark_run(
         "failures": counts["failures"],
         "batches": counts["batches"],
         "wall_seconds": pipeline_run.wall_seconds,
+        "peak_rss_mib": pipeline_run.peak_rss_bytes / 2**20,
         "items_per_second": counts["predictions"] / pipeline_run.wall_seconds,
         "weights_source": weights["source"],
         **{name: beam_metrics[name] for name in (*HEADLINE_METRICS, "num_inferences") if name in beam_metrics},

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import apache_beam as beam
+import psutil
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
@@ -49,6 +51,44 @@ class RunnerSettings:
 class PipelineRun:
     metric_rows: list[dict]
     wall_seconds: float
+    peak_rss_bytes: int
+
+
+class PeakMemory:
+    """Samples the resident memory of this process and its children (local workers) while a pipeline runs.
+
+    ru_maxrss would not do: it never resets, so a second run in the same process would report the first's peak.
+    """
+
+    def __init__(self, every_s: float = 0.2):
+        self.peak_bytes = 0
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="peak-memory", daemon=True)
+
+    def sample(self) -> None:
+        process = psutil.Process()
+        total = 0
+        for member in (process, *process.children(recursive=True)):
+            try:
+                total += member.memory_info().rss
+            except psutil.Error:  # a worker that just ended
+                continue
+        self.peak_bytes = max(self.peak_bytes, total)
+
+    def _run(self):
+        while not self._stop.wait(self._every_s):
+            self.sample()
+
+    def __enter__(self) -> "PeakMemory":
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.sample()
 
 
 def run_pipeline(
@@ -60,10 +100,10 @@ def run_pipeline(
     pipeline = beam.Pipeline(options=options)
     build(pipeline)
     start = time.perf_counter()
-    with monitor:
+    with monitor, PeakMemory() as memory:
         result = pipeline.run()
         state = result.wait_until_finish()
     wall_seconds = time.perf_counter() - start
     if state != PipelineState.DONE:
         raise RuntimeError(f"the Beam pipeline ended in state {state}")
-    return PipelineRun(beam_metric_rows(result), wall_seconds)
+    return PipelineRun(beam_metric_rows(result), wall_seconds, memory.peak_bytes)
