@@ -15,8 +15,6 @@ import duckdb
 
 from bench_assets.resources import PROFILES, default_data_dir, default_duckdb_path
 
-BENCHMARK_JOBS = {"image_classification_job": "image_classification"}
-
 SUMMARY_SQL = """
 WITH figures AS (
     SELECT run_id,
@@ -73,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     import dagster as dg
 
     from bench_assets.definitions import defs
+    from bench_assets.jobs import BENCHMARK_JOBS
 
-    jobs = {name: defs.resolve_job_def(name) for name in BENCHMARK_JOBS}
+    jobs = {job.name: defs.resolve_job_def(job.name) for job in BENCHMARK_JOBS}
     known = {key for job in jobs.values() for key in job.partitions_def.get_partition_keys()}
     unknown = sorted(set(args.models or []) - known)
     if unknown:
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         for model in job.partitions_def.get_partition_keys():
             if args.models and model not in args.models:
                 continue
-            print(f"\n=== {BENCHMARK_JOBS[job_name]}: {model} ({args.profile} profile) ===", flush=True)
+            print(f"\n=== {job_name}: {model} ({args.profile} profile) ===", flush=True)
             result = job.execute_in_process(
                 instance=instance, partition_key=model, run_config=config, raise_on_error=False
             )

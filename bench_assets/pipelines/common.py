@@ -33,7 +33,8 @@ BEAM_METRIC_UNITS = {
     "model_byte_size": "bytes",
 }
 
-OUTPUTS = ("predictions", "failures", "batches")
+# The tagged output of a prediction-rows DoFn that carries batch records.
+BATCHES = "batches"
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,36 @@ class WriteJsonLines(beam.PTransform):
             | "ToJson" >> beam.Map(json.dumps, sort_keys=True)
             | "Write" >> beam.io.WriteToText(self._prefix, file_name_suffix=".jsonl", num_shards=1)
         )
+
+
+def write_run_outputs(run_dir: Path, predicted, preprocess_failures, dead_letters) -> None:
+    """Writes a run's outputs from RunInference's results and both kinds of failure, counting progress.
+
+    `predicted` is the output of a prediction-rows DoFn: main output rows, and a `batches` output carrying
+    each item's BatchRecord as a plain tuple (so that Distinct can use Beam's deterministic coder).
+    """
+    failures = (
+        preprocess_failures,
+        dead_letters.failed_inferences | "InferenceFailures" >> beam.FlatMap(inference_failure_rows),
+    ) | "AllFailures" >> beam.Flatten()
+    progress_dir = str(run_dir / "progress")
+    (
+        predicted.predictions
+        | "CountPredictions" >> beam.ParDo(ReportProgress(progress_dir))
+        | "WritePredictions" >> WriteJsonLines(run_dir, "predictions")
+    )
+    (
+        failures
+        | "CountFailures" >> beam.ParDo(ReportProgress(progress_dir))
+        | "WriteFailures" >> WriteJsonLines(run_dir, "failures")
+    )
+    # Every item of a batch carries that batch's record; keep one per batch.
+    (
+        predicted[BATCHES]
+        | "OnePerBatch" >> beam.Distinct()
+        | "BatchRows" >> beam.MapTuple(lambda *fields: BatchRecord(*fields)._asdict())
+        | "WriteBatches" >> WriteJsonLines(run_dir, "batches")
+    )
 
 
 def beam_metric_rows(result) -> list[dict]:

@@ -20,14 +20,7 @@ from PIL import Image
 from torchvision import transforms
 
 from bench_assets.models import ModelSpec, imagenet_class_names
-from bench_assets.pipelines.common import (
-    BatchRecord,
-    ReportProgress,
-    TimedInference,
-    WriteJsonLines,
-    failure_row,
-    inference_failure_rows,
-)
+from bench_assets.pipelines.common import BATCHES, TimedInference, failure_row, write_run_outputs
 
 IMAGE_SIZE = 224
 
@@ -66,8 +59,6 @@ class DecodeImages(beam.DoFn):
 class ToPredictionRows(beam.DoFn):
     """(path, PredictionResult) -> prediction row, plus the record of the batch it was predicted in."""
 
-    BATCHES = "batches"
-
     def setup(self):
         self._class_names = imagenet_class_names()
 
@@ -83,8 +74,7 @@ class ToPredictionRows(beam.DoFn):
             "score": float(score),
             "batch_id": batch.batch_id,
         }
-        # A plain tuple, so that Distinct can use Beam's deterministic coder for it.
-        yield beam.pvalue.TaggedOutput(self.BATCHES, tuple(batch))
+        yield beam.pvalue.TaggedOutput(BATCHES, tuple(batch))
 
 
 def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str):
@@ -123,27 +113,5 @@ def build_pipeline(
     )
     handler = model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device)
     predicted, dead_letters = decoded.images | "PyTorchRunInference" >> RunInference(handler).with_exception_handling()
-    rows = predicted | "ToPredictionRows" >> beam.ParDo(ToPredictionRows()).with_outputs(
-        ToPredictionRows.BATCHES, main="predictions"
-    )
-    failures = (
-        decoded[DecodeImages.FAILED],
-        dead_letters.failed_inferences | "InferenceFailures" >> beam.FlatMap(inference_failure_rows),
-    ) | "AllFailures" >> beam.Flatten()
-
-    progress_dir = str(run_dir / "progress")
-    (
-        rows.predictions
-        | "CountPredictions" >> beam.ParDo(ReportProgress(progress_dir))
-        | "WritePredictions" >> WriteJsonLines(run_dir, "predictions")
-    )
-    failures | "CountFailures" >> beam.ParDo(ReportProgress(progress_dir)) | "WriteFailures" >> WriteJsonLines(
-        run_dir, "failures"
-    )
-    # Every item of a batch carries that batch's record; keep one per batch.
-    (
-        rows[ToPredictionRows.BATCHES]
-        | "OnePerBatch" >> beam.Distinct()
-        | "BatchRows" >> beam.MapTuple(lambda *fields: BatchRecord(*fields)._asdict())
-        | "WriteBatches" >> WriteJsonLines(run_dir, "batches")
-    )
+    rows = predicted | "ToPredictionRows" >> beam.ParDo(ToPredictionRows()).with_outputs(BATCHES, main="predictions")
+    write_run_outputs(run_dir, rows, decoded[DecodeImages.FAILED], dead_letters)

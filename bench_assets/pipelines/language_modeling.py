@@ -1,0 +1,159 @@
+"""Masked-word prediction with Beam's RunInference, after apache_beam/examples/inference/pytorch_language_modeling.py.
+
+Read the sentences, mask the last word (the token before the final " ."), tokenize with the real BERT uncased
+WordPiece vocabulary, predict with BertForMaskedLM, keep the sentence, the masked word and the predicted word.
+
+Two batching modes:
+- `beam_example`: as Beam's example, each sentence encoded on its own and inferred alone (batch size 1).
+- `length_bucketed`: Beam's length-aware BatchElements buckets sentences of similar token length; each batch is
+  right-padded with an attention mask, so every sentence sees exactly its own tokens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apache_beam as beam
+import torch
+from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedTensor
+from torch.nn.utils.rnn import pad_sequence
+
+from bench_assets.corpus import load_bert_tokenizer, mask_last_word
+from bench_assets.models import ModelSpec
+from bench_assets.pipelines.common import BATCHES, TimedInference, failure_row, write_run_outputs
+
+BEAM_EXAMPLE = "beam_example"
+LENGTH_BUCKETED = "length_bucketed"
+BATCHING_MODES = (BEAM_EXAMPLE, LENGTH_BUCKETED)
+# BERT's learned position embeddings stop at 512 tokens.
+MAX_TOKENS = 512
+BUCKET_BOUNDARIES = [16, 24, 32, 48, 64, 96, 128, 256]
+
+
+def token_count(keyed_example) -> int:
+    """Length of a keyed tokenized sentence, for Beam's length-aware batching."""
+    _, example = keyed_example
+    return int(example["input_ids"].shape[0])
+
+
+class TokenizeSentences(beam.DoFn):
+    """Sentence -> (sentence, tensors of its masked text); an unusable line goes to the `failed` output."""
+
+    FAILED = "failed"
+
+    def setup(self):
+        self._tokenizer = load_bert_tokenizer()
+
+    def process(self, sentence: str):
+        try:
+            masked_text, _ = mask_last_word(sentence)
+            encoded = self._tokenizer(masked_text, return_tensors="pt")
+            length = encoded["input_ids"].shape[1]
+            if length > MAX_TOKENS:
+                raise ValueError(f"{length} tokens, more than BERT's {MAX_TOKENS}")
+            yield sentence, {name: tensor.squeeze(0) for name, tensor in encoded.items()}
+        except Exception as error:  # the line's failure, not the run's
+            yield beam.pvalue.TaggedOutput(self.FAILED, failure_row(sentence, "preprocess", error))
+
+
+class MaskedWordInference:
+    """Pads a batch of tokenized sentences, runs the masked-LM and keeps each sentence's logits at its [MASK].
+
+    Keeping only the masked position's logits (one vocabulary-sized vector) instead of every position's keeps
+    what crosses into postprocessing small; with a batch of one this is exactly Beam's example's computation.
+    """
+
+    def __init__(self, mask_token_id: int, pad_token_id: int):
+        self._mask_token_id = mask_token_id
+        self._pad_token_id = pad_token_id
+
+    def __call__(self, batch, model, device, inference_args=None, model_id=None) -> list[PredictionResult]:
+        with torch.no_grad():
+            padding = {"input_ids": self._pad_token_id, "attention_mask": 0, "token_type_ids": 0}
+            inputs = {
+                name: pad_sequence([example[name] for example in batch], batch_first=True, padding_value=value).to(device)
+                for name, value in padding.items()
+            }
+            logits = model(**inputs, **(inference_args or {})).logits
+            # The last [MASK] of each row is the one we placed; a literal "[MASK]" in the text comes before it.
+            is_mask = inputs["input_ids"] == self._mask_token_id
+            positions = is_mask.shape[1] - 1 - is_mask.flip(dims=[1]).int().argmax(dim=1)
+            masked_logits = logits[torch.arange(len(batch), device=logits.device), positions].cpu()
+        return [PredictionResult(example, row, model_id) for example, row in zip(batch, masked_logits)]
+
+
+class ToPredictionRows(beam.DoFn):
+    """(sentence, PredictionResult) -> prediction row, plus the record of the batch it was predicted in."""
+
+    def setup(self):
+        self._tokenizer = load_bert_tokenizer()
+
+    def process(self, keyed_result):
+        sentence, result = keyed_result
+        logits, batch = result.inference
+        score, token_id = torch.max(torch.softmax(logits, dim=0), dim=0)
+        yield {
+            "item_id": sentence,
+            "predicted_index": int(token_id),
+            "predicted_label": self._tokenizer.decode([int(token_id)]).strip(),
+            "score": float(score),
+            "expected_label": mask_last_word(sentence)[1],
+            "batch_id": batch.batch_id,
+        }
+        yield beam.pvalue.TaggedOutput(BATCHES, tuple(batch))
+
+
+def model_handler(
+    spec: ModelSpec, state_dict_path: str, batching_mode: str, min_batch_size: int, max_batch_size: int, device: str
+):
+    tokenizer = load_bert_tokenizer()
+    inference_fn = TimedInference(MaskedWordInference(tokenizer.mask_token_id, tokenizer.pad_token_id))
+    if batching_mode == BEAM_EXAMPLE:
+        batching = {"min_batch_size": 1, "max_batch_size": 1}
+    else:
+        batching = {
+            "min_batch_size": min_batch_size,
+            "max_batch_size": max_batch_size,
+            "batch_length_fn": token_count,
+            "batch_bucket_boundaries": BUCKET_BOUNDARIES,
+        }
+    return KeyedModelHandler(
+        PytorchModelHandlerKeyedTensor(
+            state_dict_path=state_dict_path,
+            model_class=spec.model_class,
+            model_params=spec.model_params,
+            device=device,
+            inference_fn=inference_fn,
+            load_model_args={"weights_only": True},
+            **batching,
+        )
+    )
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    *,
+    corpus: Path,
+    spec: ModelSpec,
+    state_dict_path: Path,
+    run_dir: Path,
+    batching_mode: str,
+    min_batch_size: int,
+    max_batch_size: int,
+    device: str = "CPU",
+) -> None:
+    sentences = (
+        pipeline
+        | "ReadSentences" >> beam.io.ReadFromText(str(corpus))
+        | "FilterEmptyLines" >> beam.Filter(lambda line: line.strip() != "")
+    )
+    tokenized = sentences | "MaskAndTokenize" >> beam.ParDo(TokenizeSentences()).with_outputs(
+        TokenizeSentences.FAILED, main="tokenized"
+    )
+    handler = model_handler(spec, str(state_dict_path), batching_mode, min_batch_size, max_batch_size, device)
+    predicted, dead_letters = tokenized.tokenized | "PyTorchRunInference" >> RunInference(
+        handler
+    ).with_exception_handling()
+    rows = predicted | "ToPredictionRows" >> beam.ParDo(ToPredictionRows()).with_outputs(BATCHES, main="predictions")
+    write_run_outputs(run_dir, rows, tokenized[TokenizeSentences.FAILED], dead_letters)

@@ -1,0 +1,111 @@
+"""The language-modeling benchmark: corpus, weights and Beam RunInference runs in both batching modes."""
+
+import json
+
+import pytest
+import torch
+from transformers import BertConfig
+
+from bench_assets.assets.datasets import sentence_corpus
+from bench_assets.assets.inference import language_modeling_run
+from bench_assets.assets.weights import language_model_weights
+from bench_assets.corpus import build_sentence_corpus, mask_last_word, write_corpus
+from bench_assets.models import LANGUAGE_MODELING, ModelSpec, build_bert_for_masked_lm
+from bench_assets.pipelines import language_modeling
+from bench_assets.pipelines.common import ProgressMonitor
+from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
+from bench_assets_tests.conftest import materialize
+
+RUN_ASSETS = [language_model_weights, language_modeling_run]
+TINY_BERT = ModelSpec(
+    "tiny-bert",
+    LANGUAGE_MODELING,
+    build_bert_for_masked_lm,
+    {"config": BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)},
+)
+
+
+def run_config(**config) -> dict:
+    return {"ops": {"language_modeling_run": {"config": config}}}
+
+
+def test_language_partition_predicts_the_masked_word_of_every_sentence(bench_resources, query, no_network):
+    corpus = materialize([sentence_corpus], bench_resources)
+    metadata = corpus.asset_materializations_for_node("sentence_corpus")[0].metadata
+    assert metadata["count"].value == metadata["unique_count"].value == 23
+    assert metadata["unk_share"].value < 0.01
+
+    result = materialize(RUN_ASSETS, bench_resources, partition_key="all-minilm-l6-v2", run_config=run_config())
+
+    (run_id, status, batching, source), = query("SELECT run_id, status, batching, weights_source FROM runs")
+    assert status == "finished" and source == "shipped"
+    assert json.loads(batching)["mode"] == "beam_example"
+    rows = query("SELECT item_id, expected_label, predicted_label FROM predictions WHERE run_id = ?", [run_id])
+    assert len(rows) == len({row[0] for row in rows}) == 23
+    assert all(expected == mask_last_word(sentence)[1] for sentence, expected, _ in rows)
+    assert all(predicted for _, _, predicted in rows)
+
+    metrics = dict(query("SELECT metric, value FROM metrics WHERE run_id = ?", [run_id]))
+    assert metrics["num_inferences"] == 23
+    # Beam's example infers one sentence at a time.
+    assert metrics["min_inference_request_batch_size"] == metrics["max_inference_request_batch_size"] == 1
+    assert metrics["mean_inference_batch_latency_micro_secs"] > 0
+    assert metrics["mean_load_model_latency_milli_secs"] > 0
+    assert query("SELECT count(*), sum(batch_size) FROM batches") == [(23, 23)]
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed
+    assert no_network == []
+
+
+def test_length_bucketed_batches_predict_what_beam_example_predicts(tmp_path):
+    sentences = build_sentence_corpus(120, seed=7)
+    corpus = tmp_path / "sentences.txt"
+    write_corpus(sentences, corpus)
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny-bert.pt"
+    torch.save(TINY_BERT.build().state_dict(), weights)
+
+    predictions = {}
+    for mode in language_modeling.BATCHING_MODES:
+        run_dir = tmp_path / mode
+
+        def build(pipeline):
+            language_modeling.build_pipeline(
+                pipeline, corpus=corpus, spec=TINY_BERT, state_dict_path=weights, run_dir=run_dir,
+                batching_mode=mode, min_batch_size=4, max_batch_size=32,
+            )
+
+        run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", len(sentences), print))
+        rows = [json.loads(line) for path in run_dir.glob("predictions-*.jsonl") for line in path.read_text().splitlines()]
+        predictions[mode] = {row["item_id"]: row["predicted_index"] for row in rows}
+        batch_sizes = [
+            json.loads(line)["batch_size"] for path in run_dir.glob("batches-*.jsonl") for line in path.read_text().splitlines()
+        ]
+        if mode == language_modeling.BEAM_EXAMPLE:
+            assert set(batch_sizes) == {1}
+        else:
+            assert max(batch_sizes) > 1, "length bucketing never batched sentences together"
+
+    example, bucketed = predictions[language_modeling.BEAM_EXAMPLE], predictions[language_modeling.LENGTH_BUCKETED]
+    assert set(example) == set(bucketed) == set(sentences)
+    agreement = sum(example[s] == bucketed[s] for s in sentences) / len(sentences)
+    assert agreement >= 0.999
+
+
+def test_unknown_batching_mode_is_refused_with_the_accepted_values(bench_resources):
+    materialize([sentence_corpus], bench_resources)
+    result = materialize(
+        RUN_ASSETS, bench_resources, partition_key="all-minilm-l6-v2", run_config=run_config(batching_mode="sorted"),
+        raise_on_error=False,
+    )
+    assert not result.success
+    message = "\n".join(str(e.step_failure_data.error) for e in result.get_step_failure_events())
+    assert "batching_mode 'sorted' is unknown; accepted values: ['beam_example', 'length_bucketed']" in message
+
+
+@pytest.mark.parametrize("model", ["bert-base-uncased", "bert-large-uncased"])
+def test_bert_partitions_have_the_exact_published_sizes(model):
+    from bench_assets.models import LANGUAGE_MODELS
+
+    parameters = sum(p.numel() for p in LANGUAGE_MODELS[model].build().parameters())
+    assert parameters == {"bert-base-uncased": 109_514_298, "bert-large-uncased": 335_174_458}[model]
