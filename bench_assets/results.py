@@ -140,15 +140,15 @@ def finish_run(
     conn.execute("BEGIN TRANSACTION")
     try:
         for table, columns in OUTPUT_COLUMNS.items():
+            # One file per bundle that produced rows; an output with no rows has no file.
             files = sorted(str(p) for p in run_dir.glob(f"{table}-*.jsonl"))
-            if not files:
-                raise FileNotFoundError(f"the pipeline wrote no {table} output under {run_dir}")
             names = ", ".join(columns)
-            conn.execute(
-                f"INSERT INTO {table} (run_id, {names}) SELECT ?, {names} "
-                "FROM read_json(?, format = 'newline_delimited', columns = ?)",
-                [run_id, files, columns],
-            )
+            if files:
+                conn.execute(
+                    f"INSERT INTO {table} (run_id, {names}) SELECT ?, {names} "
+                    "FROM read_json(?, format = 'newline_delimited', columns = ?)",
+                    [run_id, files, columns],
+                )
             counts[table] = conn.execute(f"SELECT count(*) FROM {table} WHERE run_id = ?", [run_id]).fetchone()[0]
         if metric_rows:
             conn.executemany(

@@ -1,7 +1,5 @@
 """The image benchmark end to end: sample, weights and a Beam RunInference run into a temporary DuckDB."""
 
-import json
-
 import pytest
 
 from bench_assets.assets.datasets import openimage_sample
@@ -10,7 +8,7 @@ from bench_assets.assets.weights import image_model_weights
 from bench_assets.images import shipped_photo_path
 from bench_assets.models import IMAGE_MODELS, imagenet_class_names, prepare_weights
 from bench_assets.pipelines import image_classification
-from bench_assets.pipelines.common import ProgressMonitor
+from bench_assets.pipelines.common import ProgressMonitor, read_output_rows
 from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
 from bench_assets_tests.conftest import materialize, with_settings
 
@@ -73,8 +71,8 @@ def test_efficientnet_lite0_names_a_cat_for_the_shipped_cat_photo(tmp_path):
         )
 
     run_pipeline(build, settings, monitor)
-    (line,) = (run_dir / "predictions-00000-of-00001.jsonl").read_text().splitlines()
-    assert json.loads(line)["predicted_label"] in {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
+    (prediction,) = read_output_rows(run_dir, "predictions")
+    assert prediction["predicted_label"] in {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
 
 
 def test_configured_paths_that_do_not_exist_are_named_in_the_error(bench_resources, tmp_path):

@@ -12,7 +12,7 @@ from bench_assets.assets.weights import language_model_weights
 from bench_assets.corpus import build_sentence_corpus, mask_last_word, write_corpus
 from bench_assets.models import LANGUAGE_MODELING, ModelSpec, build_bert_for_masked_lm
 from bench_assets.pipelines import language_modeling
-from bench_assets.pipelines.common import ProgressMonitor
+from bench_assets.pipelines.common import ProgressMonitor, read_output_rows
 from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
 from bench_assets_tests.conftest import materialize
 
@@ -76,11 +76,8 @@ def test_length_bucketed_batches_predict_what_beam_example_predicts(tmp_path):
             )
 
         run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", len(sentences), print))
-        rows = [json.loads(line) for path in run_dir.glob("predictions-*.jsonl") for line in path.read_text().splitlines()]
-        predictions[mode] = {row["item_id"]: row["predicted_index"] for row in rows}
-        batch_sizes = [
-            json.loads(line)["batch_size"] for path in run_dir.glob("batches-*.jsonl") for line in path.read_text().splitlines()
-        ]
+        predictions[mode] = {row["item_id"]: row["predicted_index"] for row in read_output_rows(run_dir, "predictions")}
+        batch_sizes = [row["batch_size"] for row in read_output_rows(run_dir, "batches")]
         if mode == language_modeling.BEAM_EXAMPLE:
             assert set(batch_sizes) == {1}
         else:

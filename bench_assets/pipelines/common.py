@@ -153,19 +153,55 @@ class ProgressMonitor:
         self._thread.join()
 
 
+class ReadInputLines(beam.PTransform):
+    """The lines of a benchmark's input file (one image path or sentence per line), as Beam's example reads it.
+
+    A transform of our own so that a runner without file reading (Dask) can replace it; see dask_runner.py.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = str(path)
+
+    def expand(self, pipeline):
+        return pipeline | beam.io.ReadFromText(self.path)
+
+
+class _WriteBundleJsonLines(beam.DoFn):
+    """Writes each bundle's rows to a file of its own, renamed into place only when the bundle completes.
+
+    Beam's WriteToText finalizes through steps that the Dask runner cannot run; a bundle that fails and is
+    retried leaves only a temporary file, which nothing reads.
+    """
+
+    def __init__(self, prefix: str):
+        self._prefix = prefix
+
+    def start_bundle(self):
+        self._file = None
+
+    def process(self, row: dict):
+        if self._file is None:
+            self._path = Path(f"{self._prefix}-{uuid.uuid4().hex}.jsonl")
+            self._file = self._path.with_suffix(".partial").open("w", encoding="utf-8")
+        self._file.write(json.dumps(row, sort_keys=True) + "\n")
+
+    def finish_bundle(self):
+        if self._file is not None:
+            self._file.close()
+            self._path.with_suffix(".partial").replace(self._path)
+            self._file = None
+
+
 class WriteJsonLines(beam.PTransform):
-    """Writes dicts as one JSON object per line to `<run_dir>/<name>-*.jsonl`."""
+    """Writes dicts as JSON lines to `<run_dir>/<name>-<bundle>.jsonl`, one file per bundle."""
 
     def __init__(self, run_dir: Path, name: str):
         super().__init__()
         self._prefix = str(run_dir / name)
 
     def expand(self, rows):
-        return (
-            rows
-            | "ToJson" >> beam.Map(json.dumps, sort_keys=True)
-            | "Write" >> beam.io.WriteToText(self._prefix, file_name_suffix=".jsonl", num_shards=1)
-        )
+        return rows | "Write" >> beam.ParDo(_WriteBundleJsonLines(self._prefix))
 
 
 def write_run_outputs(run_dir: Path, predicted, preprocess_failures, dead_letters) -> None:
@@ -196,6 +232,11 @@ def write_run_outputs(run_dir: Path, predicted, preprocess_failures, dead_letter
         | "BatchRows" >> beam.MapTuple(lambda *fields: BatchRecord(*fields)._asdict())
         | "WriteBatches" >> WriteJsonLines(run_dir, "batches")
     )
+
+
+def read_output_rows(run_dir: Path, name: str) -> list[dict]:
+    """The rows a pipeline wrote to one of its outputs, for scripts and tests that run pipelines directly."""
+    return [json.loads(line) for path in sorted(run_dir.glob(f"{name}-*.jsonl")) for line in path.read_text().splitlines()]
 
 
 def beam_metric_rows(result) -> list[dict]:

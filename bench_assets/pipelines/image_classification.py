@@ -20,7 +20,7 @@ from PIL import Image
 from torchvision import transforms
 
 from bench_assets.models import ModelSpec, imagenet_class_names
-from bench_assets.pipelines.common import BATCHES, TimedInference, failure_row, write_run_outputs
+from bench_assets.pipelines.common import BATCHES, ReadInputLines, TimedInference, failure_row, write_run_outputs
 
 IMAGE_SIZE = 224
 
@@ -105,7 +105,7 @@ def build_pipeline(
 ) -> None:
     paths = (
         pipeline
-        | "ReadImageNames" >> beam.io.ReadFromText(str(image_list))
+        | "ReadImageNames" >> ReadInputLines(image_list)
         | "FilterEmptyLines" >> beam.Filter(lambda line: line.strip() != "")
     )
     decoded = paths | "DecodeAndPreprocess" >> beam.ParDo(DecodeImages(image_transform(spec))).with_outputs(

@@ -21,7 +21,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from bench_assets.corpus import load_bert_tokenizer, mask_last_word
 from bench_assets.models import ModelSpec
-from bench_assets.pipelines.common import BATCHES, TimedInference, failure_row, write_run_outputs
+from bench_assets.pipelines.common import BATCHES, ReadInputLines, TimedInference, failure_row, write_run_outputs
 
 BEAM_EXAMPLE = "beam_example"
 LENGTH_BUCKETED = "length_bucketed"
@@ -145,7 +145,7 @@ def build_pipeline(
 ) -> None:
     sentences = (
         pipeline
-        | "ReadSentences" >> beam.io.ReadFromText(str(corpus))
+        | "ReadSentences" >> ReadInputLines(corpus)
         | "FilterEmptyLines" >> beam.Filter(lambda line: line.strip() != "")
     )
     tokenized = sentences | "MaskAndTokenize" >> beam.ParDo(TokenizeSentences()).with_outputs(

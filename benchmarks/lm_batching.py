@@ -1,0 +1,79 @@
+"""Throughput of length-bucketed batching over Beam's example (one sentence per batch), same sentences and weights.
+
+    .venv/bin/python benchmarks/lm_batching.py [--model bert-base-uncased] [--sentences 400] [--device CPU]
+
+Runs the language-modeling pipeline twice on Beam's local runner and prints, per batching mode: items/s end to
+end (pipeline wall time) and over the inference stage (sum of batch latencies), mean batch size, and how many
+sentences the two modes predict the same word for.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from bench_assets.corpus import build_sentence_corpus, write_corpus
+from bench_assets.models import LANGUAGE_MODELS, prepare_weights
+from bench_assets.pipelines import language_modeling
+from bench_assets.pipelines.common import ProgressMonitor, read_output_rows
+from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
+
+
+def run_mode(mode, corpus, spec, weights, work, total, args) -> dict:
+    run_dir = work / mode
+
+    def build(pipeline):
+        language_modeling.build_pipeline(
+            pipeline, corpus=corpus, spec=spec, state_dict_path=weights, run_dir=run_dir, batching_mode=mode,
+            min_batch_size=args.min_batch_size, max_batch_size=args.max_batch_size, device=args.device,
+        )
+
+    run = run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", total, print, every_s=30))
+    predictions = {row["item_id"]: row["predicted_index"] for row in read_output_rows(run_dir, "predictions")}
+    batches = read_output_rows(run_dir, "batches")
+    inference_s = sum(b["latency_us"] for b in batches) / 1e6
+    return {
+        "predictions": predictions,
+        "end_to_end": len(predictions) / run.wall_seconds,
+        "inference": sum(b["batch_size"] for b in batches) / inference_s,
+        "mean_batch": sum(b["batch_size"] for b in batches) / len(batches),
+        "wall": run.wall_seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="bert-base-uncased", choices=sorted(LANGUAGE_MODELS))
+    parser.add_argument("--sentences", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--min-batch-size", type=int, default=8)
+    parser.add_argument("--max-batch-size", type=int, default=64)
+    parser.add_argument("--device", default="CPU", choices=["CPU", "GPU"])
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        corpus = work / "sentences.txt"
+        write_corpus(build_sentence_corpus(args.sentences, args.seed), corpus)
+        spec = LANGUAGE_MODELS[args.model]
+        weights = prepare_weights(spec, work / "weights.pt", configured=None, seed=args.seed)
+        started = time.time()
+        results = {
+            mode: run_mode(mode, corpus, spec, weights.path, work, args.sentences, args)
+            for mode in language_modeling.BATCHING_MODES
+        }
+
+    example, bucketed = (results[m] for m in language_modeling.BATCHING_MODES)
+    same = sum(example["predictions"][s] == bucketed["predictions"].get(s) for s in example["predictions"])
+    print(f"\n{args.model}, {args.sentences} sentences, {weights.source} weights, device {args.device}, "
+          f"bucketed batches {args.min_batch_size}-{args.max_batch_size}, {time.time() - started:.0f} s in all")
+    print(f"{'mode':<16} {'mean batch':>10} {'items/s e2e':>12} {'items/s inference':>18} {'wall s':>8}")
+    for mode, r in results.items():
+        print(f"{mode:<16} {r['mean_batch']:>10.1f} {r['end_to_end']:>12.2f} {r['inference']:>18.2f} {r['wall']:>8.1f}")
+    print(f"throughput ratio length_bucketed / beam_example: end to end {bucketed['end_to_end'] / example['end_to_end']:.2f}, "
+          f"inference stage {bucketed['inference'] / example['inference']:.2f}")
+    print(f"same predicted word: {same}/{len(example['predictions'])} ({same / len(example['predictions']):.2%})")
+
+
+if __name__ == "__main__":
+    main()
