@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Optional
 
 import apache_beam as beam
 import dagster as dg
@@ -38,7 +39,8 @@ class InferenceRunConfig(dg.Config):
     device: str = "CPU"
     runner: str = "direct"
     direct_running_mode: str = "in_memory"
-    direct_num_workers: int = 1
+    workers: int = 1
+    dask_address: Optional[str] = None
     extra_pipeline_args: list[str] = []
 
     def batching(self) -> dict:
@@ -56,7 +58,8 @@ class InferenceRunConfig(dg.Config):
         settings = RunnerSettings(
             runner=self.runner,
             direct_running_mode=self.direct_running_mode,
-            direct_num_workers=self.direct_num_workers,
+            workers=self.workers,
+            dask_address=self.dask_address,
             extra_pipeline_args=list(self.extra_pipeline_args),
         )
         settings.validate()
@@ -108,7 +111,7 @@ def execute_benchmark_run(
     dataset_size = count_items(input_file)
     run_id = uuid.uuid4().hex
     run_dir = settings.run_dir(run_id)
-    runner_options = {"pipeline_args": runner.pipeline_args()}
+    runner_options = {"pipeline_args": runner.pipeline_args(), "workers": runner.workers}
     fingerprint = environment_fingerprint(runner.runner, runner_options)
     record = results.RunRecord(
         run_id=run_id,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -15,16 +16,31 @@ from apache_beam.runners.runner import PipelineState
 from bench_assets.pipelines.common import ProgressMonitor, beam_metric_rows
 
 DIRECT_RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
-RUNNERS = ("direct",)
+# Runners reached only through their own pipeline options (extra_pipeline_args), by Beam's name for them.
+PASS_THROUGH_RUNNERS = {
+    "dataflow": "DataflowRunner",
+    "flink": "FlinkRunner",
+    "spark": "SparkRunner",
+    "portable": "PortableRunner",
+    "prism": "PrismRunner",
+}
+RUNNERS = ("direct", "dask", *PASS_THROUGH_RUNNERS)
 
 
 @dataclass(frozen=True)
 class RunnerSettings:
-    """A runner choice as plain values, recorded with each run."""
+    """A runner choice as plain values, recorded with each run.
+
+    `direct` is Beam's local runner, in this process (`in_memory`) or with `workers` worker processes
+    (`multi_processing`). `dask` runs on the Dask scheduler at `dask_address`, or on a local cluster of `workers`
+    processes that is started on loopback for the run and stopped after it. Any other runner takes its options
+    from `extra_pipeline_args`.
+    """
 
     runner: str = "direct"
     direct_running_mode: str = "in_memory"
-    direct_num_workers: int = 1
+    workers: int = 1
+    dask_address: str | None = None
     extra_pipeline_args: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
@@ -35,16 +51,48 @@ class RunnerSettings:
                 f"direct_running_mode {self.direct_running_mode!r} is unknown; "
                 f"accepted values: {list(DIRECT_RUNNING_MODES)}"
             )
-        if self.direct_num_workers < 1:
-            raise ValueError(f"direct_num_workers must be at least 1, got {self.direct_num_workers}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
 
     def pipeline_args(self) -> list[str]:
-        return [
-            "--runner=DirectRunner",
-            f"--direct_running_mode={self.direct_running_mode}",
-            f"--direct_num_workers={self.direct_num_workers}",
-            *self.extra_pipeline_args,
-        ]
+        if self.runner == "direct":
+            runner_args = [
+                "--runner=DirectRunner",
+                f"--direct_running_mode={self.direct_running_mode}",
+                f"--direct_num_workers={self.workers}",
+            ]
+        elif self.runner == "dask":
+            runner_args = [f"--dask_client_address={self.dask_address or 'local'}"]
+        else:
+            runner_args = [f"--runner={PASS_THROUGH_RUNNERS[self.runner]}"]
+        return [*runner_args, *self.extra_pipeline_args]
+
+    @contextlib.contextmanager
+    def pipeline(self) -> Iterator[beam.Pipeline]:
+        """A pipeline on this runner; a local Dask cluster, when one is needed, lives as long as the block."""
+        self.validate()
+        if self.runner != "dask":
+            yield beam.Pipeline(options=PipelineOptions(self.pipeline_args()))
+            return
+        from distributed import LocalCluster
+
+        from bench_assets.pipelines.dask_runner import CompleteDaskRunner
+
+        with contextlib.ExitStack() as stack:
+            address = self.dask_address
+            if address is None:
+                cluster = stack.enter_context(
+                    LocalCluster(
+                        n_workers=self.workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                    )
+                )
+                address = cluster.scheduler_address
+            args = [f"--dask_client_address={address}", *self.extra_pipeline_args]
+            yield beam.Pipeline(runner=CompleteDaskRunner(), options=PipelineOptions(args))
 
 
 @dataclass(frozen=True)
@@ -95,15 +143,13 @@ def run_pipeline(
     build: Callable[[beam.Pipeline], None], settings: RunnerSettings, monitor: ProgressMonitor
 ) -> PipelineRun:
     """Builds the pipeline, runs it to the end while reporting progress, and returns Beam's metrics."""
-    settings.validate()
-    options = PipelineOptions(settings.pipeline_args())
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline)
-    start = time.perf_counter()
-    with monitor, PeakMemory() as memory:
-        result = pipeline.run()
-        state = result.wait_until_finish()
-    wall_seconds = time.perf_counter() - start
+    with settings.pipeline() as pipeline:
+        build(pipeline)
+        start = time.perf_counter()
+        with monitor, PeakMemory() as memory:
+            result = pipeline.run()
+            state = result.wait_until_finish()
+        wall_seconds = time.perf_counter() - start
     if state != PipelineState.DONE:
         raise RuntimeError(f"the Beam pipeline ended in state {state}")
     return PipelineRun(beam_metric_rows(result), wall_seconds, memory.peak_bytes)

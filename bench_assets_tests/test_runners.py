@@ -1,0 +1,129 @@
+"""Nothing is lost on any runner: every input comes out once, as a prediction or a failure.
+
+1,003 items, not a multiple of any batch size, through both benchmarks' pipelines on Beam's local runner and
+on Dask (a loopback cluster shared by the tests, reached through its scheduler address).
+"""
+
+import numpy as np
+import pytest
+import torch
+from distributed import LocalCluster
+from PIL import Image
+
+from bench_assets.corpus import build_sentence_corpus, write_corpus
+from bench_assets.models import IMAGE_CLASSIFICATION, ModelSpec, build_torchvision_model
+from bench_assets.pipelines import image_classification, language_modeling
+from bench_assets.pipelines.common import ProgressMonitor, read_output_rows
+from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
+from bench_assets_tests.conftest import materialize
+from bench_assets_tests.test_language_modeling import TINY_BERT, run_config
+
+ITEMS = 1_003
+SMALL_IMAGE_MODEL = ModelSpec(
+    "mobilenet_v3_small", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "mobilenet_v3_small"}
+)
+
+
+@pytest.fixture(scope="module")
+def dask_address():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def image_inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    paths = []
+    for index in range(ITEMS):
+        path = folder / f"{index:04d}.jpg"
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    image_list = folder / "images.txt"
+    image_list.write_text("\n".join(paths) + "\n")
+    torch.manual_seed(0)
+    weights = folder / "weights.pt"
+    torch.save(SMALL_IMAGE_MODEL.build().state_dict(), weights)
+    return image_list, weights, paths
+
+
+@pytest.fixture(scope="module")
+def sentence_inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sentences")
+    sentences = build_sentence_corpus(ITEMS, seed=3)
+    corpus = folder / "sentences.txt"
+    write_corpus(sentences, corpus)
+    torch.manual_seed(0)
+    weights = folder / "weights.pt"
+    torch.save(TINY_BERT.build().state_dict(), weights)
+    return corpus, weights, sentences
+
+
+def runner_settings(runner: str, dask_address: str) -> RunnerSettings:
+    return RunnerSettings(runner="dask", dask_address=dask_address) if runner == "dask" else RunnerSettings()
+
+
+def assert_each_item_once(run_dir, expected_items):
+    predicted = [row["item_id"] for row in read_output_rows(run_dir, "predictions")]
+    failed = [row["item_id"] for row in read_output_rows(run_dir, "failures")]
+    assert failed == []
+    assert len(predicted) == len(set(predicted)) == ITEMS
+    assert set(predicted) == set(expected_items)
+    assert sum(row["batch_size"] for row in read_output_rows(run_dir, "batches")) == ITEMS
+
+
+@pytest.mark.parametrize("runner", ["direct", "dask"])
+def test_image_pipeline_delivers_every_item_once(runner, image_inputs, dask_address, tmp_path):
+    image_list, weights, paths = image_inputs
+
+    def build(pipeline):
+        image_classification.build_pipeline(
+            pipeline, image_list=image_list, spec=SMALL_IMAGE_MODEL, state_dict_path=weights, run_dir=tmp_path,
+            min_batch_size=10, max_batch_size=100,
+        )
+
+    run_pipeline(build, runner_settings(runner, dask_address), ProgressMonitor(tmp_path / "progress", ITEMS, print))
+    assert_each_item_once(tmp_path, paths)
+
+
+@pytest.mark.parametrize("runner", ["direct", "dask"])
+@pytest.mark.parametrize("mode", language_modeling.BATCHING_MODES)
+def test_language_pipeline_delivers_every_item_once(runner, mode, sentence_inputs, dask_address, tmp_path):
+    corpus, weights, sentences = sentence_inputs
+
+    def build(pipeline):
+        language_modeling.build_pipeline(
+            pipeline, corpus=corpus, spec=TINY_BERT, state_dict_path=weights, run_dir=tmp_path,
+            batching_mode=mode, min_batch_size=10, max_batch_size=100,
+        )
+
+    run_pipeline(build, runner_settings(runner, dask_address), ProgressMonitor(tmp_path / "progress", ITEMS, print))
+    assert_each_item_once(tmp_path, sentences)
+
+
+@pytest.mark.parametrize(
+    "runner_config",
+    [{"runner": "dask", "workers": 2}, {"runner": "direct", "direct_running_mode": "multi_processing", "workers": 2}],
+)
+def test_runner_is_a_choice_of_each_run_and_recorded_with_it(runner_config, bench_resources, query):
+    from bench_assets.assets.datasets import sentence_corpus
+    from bench_assets.assets.inference import language_modeling_run
+    from bench_assets.assets.weights import language_model_weights
+
+    materialize([sentence_corpus], bench_resources)
+    result = materialize(
+        [language_model_weights, language_modeling_run], bench_resources, partition_key="all-minilm-l6-v2",
+        run_config=run_config(**runner_config),
+    )
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed
+    ((runner, options, fingerprint_runner),) = query(
+        "SELECT runner, runner_options, fingerprint->>'runner' FROM runs WHERE status = 'finished'"
+    )
+    assert runner == fingerprint_runner == runner_config["runner"]
+    assert '"workers": 2' in options
+    assert query("SELECT count(*) FROM predictions") == [(23,)]
+    # Beam's metrics exist where the runner returns them; the batch records exist everywhere.
+    beam_metrics = query("SELECT count(*) FROM metrics WHERE namespace = 'BeamML_PyTorch'")[0][0]
+    assert (beam_metrics == 0) == (runner_config["runner"] == "dask")
+    assert query("SELECT sum(batch_size) FROM batches") == [(23,)]
