@@ -70,8 +70,13 @@ def shipped_photo_path(name: str) -> Path:
     return path
 
 
-def build_image_sample(out_dir: Path, count: int, seed: int, source: Path | None = None) -> ImageSample:
+def build_image_sample(
+    out_dir: Path, count: int, seed: int, source: Path | None = None, allowed_roots: list[Path] | None = None
+) -> ImageSample:
     """Writes images (when generating) under out_dir/images/ and the list under out_dir/images.txt.
+
+    With `allowed_roots`, a configured source that names an image outside them (through an absolute path, `..`
+    or a symbolic link) is refused before anything is written.
 
     Re-running with the same arguments reuses files that are already there and complete: a manifest
     records what was built, and the set is rebuilt when it differs or a file is missing or changed size.
@@ -89,7 +94,7 @@ def build_image_sample(out_dir: Path, count: int, seed: int, source: Path | None
     else:
         source = Path(source).resolve()
         source_label = str(source)
-        paths = _sample_configured_images(source, count, seed)
+        paths = _sample_configured_images(source, count, seed, allowed_roots)
 
     wanted = {
         "generator_version": GENERATOR_VERSION,
@@ -127,7 +132,20 @@ def build_image_sample(out_dir: Path, count: int, seed: int, source: Path | None
     )
 
 
-def _sample_configured_images(source: Path, count: int, seed: int) -> list[Path]:
+def outside_roots(paths: list[Path], roots: list[Path]) -> list[Path]:
+    """The paths whose real location (links and `..` resolved) lies in none of the roots."""
+    real_roots = [os.path.realpath(root) for root in roots]
+    outside = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in real_roots):
+            outside.append(path)
+    return outside
+
+
+def _sample_configured_images(
+    source: Path, count: int, seed: int, allowed_roots: list[Path] | None = None
+) -> list[Path]:
     """A seeded sample, without replacement, of the images in a folder or named in a list file."""
     if not source.exists():
         raise FileNotFoundError(f"configured image source {source} does not exist")
@@ -139,6 +157,13 @@ def _sample_configured_images(source: Path, count: int, seed: int) -> list[Path]
         lines = (line.strip() for line in source.read_text().splitlines())
         # Relative entries are taken relative to the list file, so a list can travel with its images.
         candidates = [(source.parent / line).resolve() for line in lines if line]
+    if allowed_roots is not None:
+        outside = outside_roots(candidates, allowed_roots)
+        if outside:
+            raise ValueError(
+                f"{source} names {len(outside)} image(s) outside the allowed image roots "
+                f"{[str(root) for root in allowed_roots]}, for example {outside[0]}"
+            )
     if len(candidates) < count:
         raise ValueError(f"{source} holds {len(candidates)} images, fewer than the {count} requested")
     chosen = np.random.default_rng(seed).choice(len(candidates), size=count, replace=False)

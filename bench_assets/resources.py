@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import psutil
 from pydantic import Field
 from dagster_duckdb import DuckDBResource
 
@@ -35,6 +41,10 @@ def default_data_dir() -> str:
 
 def default_duckdb_path() -> str:
     return os.environ.get("BENCH_DUCKDB_PATH", str(Path(default_data_dir()) / "benchmarks.duckdb"))
+
+
+def default_lock_timeout_s() -> float:
+    return float(os.environ.get("BENCH_DUCKDB_LOCK_TIMEOUT_S", "60"))
 
 
 def existing_path(setting: str, value: str | None) -> Path | None:
@@ -93,6 +103,79 @@ class BenchmarkSettings(dg.ConfigurableResource):
     def run_dir(self, run_id: str) -> Path:
         return self.root / "runs" / run_id
 
+    def image_roots(self) -> list[Path]:
+        """The folders a run may read images from: the data folder, and the configured image source's folder."""
+        roots = [self.root]
+        source = existing_path("openimages_source", self.openimages_source)
+        if source is not None:
+            roots.append(source if source.is_dir() else source.parent)
+        return roots
+
+
+class DatabaseLockedError(RuntimeError):
+    """The DuckDB file stayed locked by another process for longer than the configured wait."""
+
+
+def lock_holder(error: BaseException) -> str:
+    """Who holds a DuckDB file, from DuckDB's lock error (it names the program and PID) and the process table."""
+    message = str(error)
+    match = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", message)
+    if match is None:
+        return "another process"
+    program, pid = match.group(1), int(match.group(2))
+    try:
+        command = " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        command = ""
+    described = f"process {pid} ({program})"
+    if command:
+        described += f", command line: {command[:300]}"
+    return described
+
+
+def connect_waiting(database: str, timeout_s: float, read_only: bool = False, config: dict | None = None):
+    """Connects to a DuckDB file, waiting up to `timeout_s` while another process holds its lock.
+
+    DuckDB lets one process write a file at a time (a user's SQL session, a concurrent run): this waits with
+    growing pauses, then fails naming the holder. Other errors (a corrupt file, no permission) fail at once.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause = 0.05
+    while True:
+        try:
+            return duckdb.connect(database, read_only=read_only, config=config or {})
+        except duckdb.IOException as error:
+            if "could not set lock" not in str(error).lower():
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DatabaseLockedError(
+                    f"DuckDB file {database} is locked by {lock_holder(error)}; waited {timeout_s:g} s "
+                    "(the duckdb resource's lock_timeout_s, or BENCH_DUCKDB_LOCK_TIMEOUT_S). Close that session "
+                    f"or wait for that run, then retry. DuckDB said: {error}"
+                ) from error
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 2.0)
+
+
+class BenchDuckDBResource(DuckDBResource):
+    """DuckDBResource that waits a bounded, configurable time for a file another process holds, then fails clearly."""
+
+    lock_timeout_s: float = Field(
+        default_factory=default_lock_timeout_s,
+        description="Seconds to wait while another process (a SQL session, a concurrent run) holds the DuckDB file.",
+    )
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        conn = connect_waiting(
+            self.database, self.lock_timeout_s, config={"custom_user_agent": "dagster", **self.connection_config}
+        )
+        try:
+            yield conn
+        finally:
+            conn.close()
+
 
 def duckdb_resource() -> DuckDBResource:
-    return DuckDBResource(database=default_duckdb_path())
+    return BenchDuckDBResource(database=default_duckdb_path())

@@ -4,16 +4,28 @@
 inference batch) and `metrics` (long: run, metric, value, unit, in the spirit of Beam's metrics table) hang off
 it by `run_id`. A run's rows are loaded in one transaction together with its change to `finished`, so a reader
 never sees a finished run with half its rows.
+
+A run's status is `running`, then `finished` or `failed`; a run whose process ended without saying (killed,
+out of memory) is marked `abandoned` by the next run started on the same host. Each prediction and failure
+carries `line`, the item's line number in the run's input, which tells equal lines apart: every line of the
+input is exactly one prediction or one failure.
+
+Every statement takes its values as parameters; the only names spliced into SQL are the fixed table and column
+names of OUTPUT_COLUMNS, checked against SQL_NAME.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import psutil
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -33,7 +45,10 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at TIMESTAMPTZ NOT NULL,
     ended_at TIMESTAMPTZ,
     status VARCHAR NOT NULL,
-    error VARCHAR
+    error VARCHAR,
+    pid INTEGER,
+    host VARCHAR,
+    process_started_at DOUBLE
 );
 CREATE TABLE IF NOT EXISTS predictions (
     run_id VARCHAR NOT NULL,
@@ -42,13 +57,15 @@ CREATE TABLE IF NOT EXISTS predictions (
     predicted_label VARCHAR NOT NULL,
     score DOUBLE,
     expected_label VARCHAR,
-    batch_id VARCHAR NOT NULL
+    batch_id VARCHAR NOT NULL,
+    line INTEGER
 );
 CREATE TABLE IF NOT EXISTS failures (
     run_id VARCHAR NOT NULL,
     item_id VARCHAR NOT NULL,
     stage VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL
+    reason VARCHAR NOT NULL,
+    line INTEGER
 );
 CREATE TABLE IF NOT EXISTS batches (
     run_id VARCHAR NOT NULL,
@@ -66,9 +83,19 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 """
 
+# Columns added after the first release: a file written before gains them (NULL in its older rows).
+ADDED_COLUMNS = (
+    ("runs", "pid", "INTEGER"),
+    ("runs", "host", "VARCHAR"),
+    ("runs", "process_started_at", "DOUBLE"),
+    ("predictions", "line", "INTEGER"),
+    ("failures", "line", "INTEGER"),
+)
+
 # Column types of each pipeline output, for reading its JSON lines.
 OUTPUT_COLUMNS = {
     "predictions": {
+        "line": "INTEGER",
         "item_id": "VARCHAR",
         "predicted_index": "INTEGER",
         "predicted_label": "VARCHAR",
@@ -76,7 +103,7 @@ OUTPUT_COLUMNS = {
         "expected_label": "VARCHAR",
         "batch_id": "VARCHAR",
     },
-    "failures": {"item_id": "VARCHAR", "stage": "VARCHAR", "reason": "VARCHAR"},
+    "failures": {"line": "INTEGER", "item_id": "VARCHAR", "stage": "VARCHAR", "reason": "VARCHAR"},
     "batches": {"batch_id": "VARCHAR", "batch_size": "INTEGER", "latency_us": "DOUBLE", "started_at": "DOUBLE"},
 }
 
@@ -85,8 +112,23 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+SQL_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+SQL_TYPES = frozenset({"INTEGER", "VARCHAR", "DOUBLE"})
+
+
+def checked_name(name: str) -> str:
+    """A table or column name that may be spliced into SQL: lower-case letters, digits and underscores only."""
+    if not SQL_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a plain SQL name")
+    return name
+
+
 def create_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(SCHEMA)
+    for table, column, sql_type in ADDED_COLUMNS:
+        if sql_type not in SQL_TYPES:
+            raise ValueError(f"unexpected column type {sql_type!r}")
+        conn.execute(f"ALTER TABLE {checked_name(table)} ADD COLUMN IF NOT EXISTS {checked_name(column)} {sql_type}")
 
 
 @dataclass(frozen=True)
@@ -106,10 +148,35 @@ class RunRecord:
     dagster_run_id: str | None
 
 
+RUN_COLUMNS = (
+    "run_id, benchmark, model, profile, runner, runner_options, batching, dataset_size, weights_source, "
+    "weights_sha256, fingerprint, fingerprint_id, dagster_run_id, started_at, status, pid, host, process_started_at"
+)
+
+
+def this_process() -> tuple[int, str, float]:
+    """(pid, host, process start time): what identifies the process that runs a pipeline."""
+    return os.getpid(), socket.gethostname(), psutil.Process().create_time()
+
+
+def process_is_running(pid: int, started_at: float | None) -> bool:
+    """Whether the process that started a run still runs on this host (a reused pid has a later start time)."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started_at is None or abs(process.create_time() - started_at) < 1.0
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # it exists; assume it is ours
+        return True
+
+
 def start_run(conn: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     create_schema(conn)
+    pid, host, process_started_at = this_process()
     conn.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'running', NULL)",
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
         [
             run.run_id,
             run.benchmark,
@@ -125,8 +192,39 @@ def start_run(conn: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
             run.fingerprint_id,
             run.dagster_run_id,
             now(),
+            pid,
+            host,
+            process_started_at,
         ],
     )
+
+
+def mark_abandoned_runs(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:
+    """Marks `abandoned` every `running` run on this host whose process has ended, and returns them.
+
+    Such a run's process was killed or crashed before it could record `finished` or `failed`; it loaded no rows
+    (rows only arrive with `finished`), and its run directory keeps what the pipeline wrote. Runs started on
+    another host, or before processes were recorded, are left alone: nothing here can tell whether they live.
+    Returns (run_id, benchmark, model, pid) of each run marked.
+    """
+    create_schema(conn)
+    _, host, _ = this_process()
+    running = conn.execute(
+        "SELECT run_id, benchmark, model, pid, process_started_at FROM runs "
+        "WHERE status = 'running' AND host = ? AND pid IS NOT NULL",
+        [host],
+    ).fetchall()
+    marked = []
+    for run_id, benchmark, model, pid, process_started_at in running:
+        if process_is_running(pid, process_started_at):
+            continue
+        error = f"abandoned: its process (pid {pid} on {host}) ended before the run finished"
+        conn.execute(
+            "UPDATE runs SET status = 'abandoned', ended_at = ?, error = ? WHERE run_id = ? AND status = 'running'",
+            [now(), error, run_id],
+        )
+        marked.append((run_id, benchmark, model, pid))
+    return marked
 
 
 def finish_run(
@@ -142,7 +240,8 @@ def finish_run(
         for table, columns in OUTPUT_COLUMNS.items():
             # One file per bundle that produced rows; an output with no rows has no file.
             files = sorted(str(p) for p in run_dir.glob(f"{table}-*.jsonl"))
-            names = ", ".join(columns)
+            table = checked_name(table)
+            names = ", ".join(checked_name(column) for column in columns)
             if files:
                 conn.execute(
                     f"INSERT INTO {table} (run_id, {names}) SELECT ?, {names} "
@@ -155,6 +254,12 @@ def finish_run(
                 "INSERT INTO metrics VALUES (?, ?, ?, ?, ?)",
                 [[run_id, r["namespace"], r["metric"], r["value"], r["unit"]] for r in metric_rows],
             )
+        # Distinct input lines among the rows: with the row counts, shows a line delivered twice or never.
+        counts["lines_accounted"] = conn.execute(
+            "SELECT count(DISTINCT line) FROM (SELECT line FROM predictions WHERE run_id = ? "
+            "UNION ALL SELECT line FROM failures WHERE run_id = ?)",
+            [run_id, run_id],
+        ).fetchone()[0]
         conn.execute("UPDATE runs SET status = 'finished', ended_at = ? WHERE run_id = ?", [now(), run_id])
         conn.execute("COMMIT")
     except BaseException:

@@ -17,12 +17,15 @@ def openimage_sample(context: dg.AssetExecutionContext, settings: BenchmarkSetti
     """Images for the classification benchmark, and the list file (one path per line) its pipeline reads.
 
     Beam's benchmark samples 50,000 OpenImages photos. Offline, we derive a seeded set of OpenImages-like JPEGs
-    from real photos that scikit-image ships; a configured `openimages_source` is sampled instead.
+    from real photos that scikit-image ships; a configured `openimages_source` is sampled instead. Its images must
+    lie inside the image roots (the data folder, the source folder or the list file's folder).
     """
     count = settings.selected_profile().images
     source = existing_path("openimages_source", settings.openimages_source)
     context.log.info(f"building {count:,} images ({settings.profile} profile) from {source or 'shipped photos'}")
-    sample = build_image_sample(settings.dataset_dir("openimage_sample"), count, settings.seed, source)
+    sample = build_image_sample(
+        settings.dataset_dir("openimage_sample"), count, settings.seed, source, allowed_roots=settings.image_roots()
+    )
     return dg.MaterializeResult(
         metadata={
             "count": len(sample.paths),

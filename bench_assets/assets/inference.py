@@ -1,5 +1,6 @@
 """Benchmark runs: each materialization of a model partition runs one Beam RunInference pipeline."""
 
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -11,12 +12,12 @@ from dagster_duckdb import DuckDBResource
 
 from bench_assets import results
 from bench_assets.assets.datasets import CORPUS_FILE, IMAGE_LIST
-from bench_assets.assets.weights import read_weights_info
+from bench_assets.assets.weights import verified_weights
 from bench_assets.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.models import IMAGE_CLASSIFICATION, IMAGE_MODELS, LANGUAGE_MODELING, LANGUAGE_MODELS
 from bench_assets.partitions import image_model_partitions, language_model_partitions
 from bench_assets.pipelines import image_classification, language_modeling
-from bench_assets.pipelines.common import ProgressMonitor
+from bench_assets.pipelines.common import ProgressMonitor, count_lines
 from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
 from bench_assets.resources import BenchmarkSettings
 
@@ -27,6 +28,8 @@ HEADLINE_METRICS = (
     "mean_load_model_latency_milli_secs",
 )
 NOTHING_LOST = "nothing_lost"
+# The run's own copy of its input, in its run directory: what the pipeline reads and the run counts.
+INPUT_SNAPSHOT = "input.txt"
 # Measurements the platform makes itself, beside Beam's.
 HARNESS_NAMESPACE = "harness"
 
@@ -44,8 +47,9 @@ class InferenceRunConfig(dg.Config):
     extra_pipeline_args: list[str] = []
 
     def batching(self) -> dict:
-        if self.min_batch_size < 1:
-            raise ValueError(f"min_batch_size must be at least 1, got {self.min_batch_size}")
+        for name in ("min_batch_size", "max_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_batch_size < self.min_batch_size:
             raise ValueError(
                 f"max_batch_size ({self.max_batch_size}) must not be below min_batch_size ({self.min_batch_size})"
@@ -76,19 +80,26 @@ class LanguageModelingRunConfig(InferenceRunConfig):
             raise ValueError(
                 f"batching_mode {self.batching_mode!r} is unknown; accepted values: {list(language_modeling.BATCHING_MODES)}"
             )
+        bounds = super().batching()  # checked in every mode: a wrong value is an error even where it is unused
         if self.batching_mode == language_modeling.BEAM_EXAMPLE:
             # Beam's example infers each sentence alone; the batch bounds do not apply.
             return {"mode": self.batching_mode, "min_batch_size": 1, "max_batch_size": 1, "device": self.device}
         return {
             "mode": self.batching_mode,
-            **super().batching(),
+            **bounds,
             "bucket_boundaries": language_modeling.BUCKET_BOUNDARIES,
         }
 
 
-def count_items(input_file: Path) -> int:
-    with input_file.open(encoding="utf-8", errors="replace") as f:
-        return sum(1 for line in f if line.strip())
+def snapshot_input(input_file: Path, run_dir: Path) -> tuple[Path, int]:
+    """Copies the input (streamed) into the run directory and counts its lines, blank ones included.
+
+    The run reads and counts exactly this copy, so rebuilding the dataset meanwhile cannot change what it sees.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    snapshot = run_dir / INPUT_SNAPSHOT
+    shutil.copyfile(input_file, snapshot)
+    return snapshot, count_lines(snapshot)
 
 
 def execute_benchmark_run(
@@ -105,12 +116,13 @@ def execute_benchmark_run(
     """Records the run, runs the pipeline with progress reports, loads its outputs, and checks nothing was lost."""
     model = context.partition_key
     runner = config.runner_settings()
-    weights = read_weights_info(settings, model)
+    settings.selected_profile()  # an unknown profile fails here, not as a missing dataset
+    weights = verified_weights(settings, model)
     if not input_file.is_file():
         raise FileNotFoundError(f"input file {input_file} does not exist: materialize the {benchmark} dataset first")
-    dataset_size = count_items(input_file)
     run_id = uuid.uuid4().hex
     run_dir = settings.run_dir(run_id)
+    _, dataset_size = snapshot_input(input_file, run_dir)
     runner_options = {"pipeline_args": runner.pipeline_args(), "workers": runner.workers}
     fingerprint = environment_fingerprint(runner.runner, runner_options)
     record = results.RunRecord(
@@ -128,8 +140,14 @@ def execute_benchmark_run(
         fingerprint_id=fingerprint_id(fingerprint),
         dagster_run_id=context.run_id,
     )
-    with duckdb.get_connection() as conn:
-        results.start_run(conn, record)
+    try:
+        with duckdb.get_connection() as conn:
+            for abandoned in results.mark_abandoned_runs(conn):
+                context.log.warning("marked run {} ({}, {}) abandoned: its process {} ended before it finished".format(*abandoned))
+            results.start_run(conn, record)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran; leave nothing behind
+        raise
     context.log.info(f"run {run_id}: {model} over {dataset_size:,} items on {runner.runner}, {weights['source']} weights")
     try:
         monitor = ProgressMonitor(run_dir / "progress", dataset_size, context.log.info)
@@ -145,8 +163,11 @@ def execute_benchmark_run(
         with duckdb.get_connection() as conn:
             counts = results.finish_run(conn, run_id, run_dir, pipeline_run.metric_rows + harness_metrics)
     except BaseException as error:
-        with duckdb.get_connection() as conn:
-            results.fail_run(conn, run_id, f"{type(error).__name__}: {error}")
+        try:
+            with duckdb.get_connection() as conn:
+                results.fail_run(conn, run_id, f"{type(error).__name__}: {error}")
+        except Exception as record_error:  # keep the run's own error; the next run marks this one abandoned
+            context.log.error(f"run {run_id} could not be marked failed: {record_error}")
         raise
 
     beam_metrics = {row["metric"]: row["value"] for row in pipeline_run.metric_rows}
@@ -168,8 +189,13 @@ def execute_benchmark_run(
         check_results=[
             dg.AssetCheckResult(
                 check_name=NOTHING_LOST,
-                passed=accounted == dataset_size,
-                metadata={"inputs": dataset_size, "predictions": counts["predictions"], "failures": counts["failures"]},
+                passed=accounted == dataset_size and counts["lines_accounted"] == dataset_size,
+                metadata={
+                    "inputs": dataset_size,
+                    "predictions": counts["predictions"],
+                    "failures": counts["failures"],
+                    "lines_accounted": counts["lines_accounted"],
+                },
             )
         ],
     )
@@ -202,17 +228,19 @@ def image_classification_run(
     batching = config.batching()
     image_list = settings.dataset_dir("openimage_sample") / IMAGE_LIST
     weights_path = settings.weights_path(spec.name)
+    image_roots = settings.image_roots()
 
     def build(pipeline: beam.Pipeline, run_dir: Path) -> None:
         image_classification.build_pipeline(
             pipeline,
-            image_list=image_list,
+            image_list=run_dir / INPUT_SNAPSHOT,
             spec=spec,
             state_dict_path=weights_path,
             run_dir=run_dir,
             min_batch_size=batching["min_batch_size"],
             max_batch_size=batching["max_batch_size"],
             device=batching["device"],
+            allowed_roots=image_roots,
         )
 
     return execute_benchmark_run(
@@ -249,7 +277,7 @@ def language_modeling_run(
     def build(pipeline: beam.Pipeline, run_dir: Path) -> None:
         language_modeling.build_pipeline(
             pipeline,
-            corpus=corpus,
+            corpus=run_dir / INPUT_SNAPSHOT,
             spec=spec,
             state_dict_path=weights_path,
             run_dir=run_dir,

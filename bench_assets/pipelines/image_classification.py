@@ -3,26 +3,46 @@
 Read the image list, decode each file to RGB, resize to 224 x 224 and normalise as the model expects, batch
 (10 to 100 by default, as Beam's example), predict with a keyed PyTorch model handler, keep the image id, class
 index and class name. Unlike the example, an item that cannot be decoded or predicted becomes a failure record
-with its reason instead of stopping the run.
+with its reason instead of stopping the run: a blank or non-UTF-8 line, a path outside the allowed roots, a
+missing, empty, truncated or non-image file, or a decompression bomb (refused from its header, never decoded).
+Valid images of any common mode (grayscale, CMYK, RGBA, palette, 16-bit, any size) are converted to 8-bit RGB.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 import torch
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor, default_tensor_inference_fn
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torchvision import transforms
 
 from bench_assets.models import ModelSpec, imagenet_class_names
-from bench_assets.pipelines.common import BATCHES, ReadInputLines, TimedInference, failure_row, write_run_outputs
+from bench_assets.pipelines.common import (
+    BATCHES,
+    FAILED,
+    PREPROCESS,
+    READ,
+    TimedInference,
+    failure_row,
+    read_items,
+    write_run_outputs,
+)
 
 IMAGE_SIZE = 224
+# Far more pixels than any photo (8000 x 8000): such a file is refused from its header, before decoding, as a
+# decompression bomb. Below Pillow's own warning threshold (89.5 million), whose warning is also a failure.
+MAX_IMAGE_PIXELS = 64_000_000
+# Modes holding more than 8 bits per sample, which Image.convert("RGB") would clip instead of scale.
+_WIDE_INTEGER_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 def image_transform(spec: ModelSpec) -> transforms.Compose:
@@ -36,38 +56,116 @@ def image_transform(spec: ModelSpec) -> transforms.Compose:
     )
 
 
-def read_image(path: str) -> Image.Image:
+class OutsideRoots(ValueError):
+    """An image path that escapes the directories a run may read images from."""
+
+
+def allowed_image_path(path: str, roots: Sequence[str] | None) -> str:
+    """The path to open for a listed image: as listed without roots; else its real path, inside one of the roots.
+
+    Symbolic links and `..` are resolved first, so neither can lead out of a root; a relative path is taken
+    from the working directory, as Beam's example opens it.
+    """
+    if roots is None:
+        return path
+    if "://" in path:
+        raise OutsideRoots(f"{path!r} is not a local file; images must lie under {list(roots)}")
+    real = os.path.realpath(path)
+    if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+        raise OutsideRoots(f"{path!r} (really {real}) lies outside the allowed image roots {list(roots)}")
+    return real
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB of any Pillow mode: 16-bit samples scaled (not clipped), transparency laid over white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in _WIDE_INTEGER_MODES:
+        samples = np.asarray(image)
+        # Mode "I" also holds 8-bit data; scale only when the samples use more than 8 bits.
+        if image.mode != "I" or samples.max(initial=0) > 255:
+            samples = np.clip(samples, 0, 65535) / 257.0
+        return Image.fromarray(np.clip(np.rint(samples), 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode == "F":
+        samples = np.asarray(image, dtype=np.float64)
+        if samples.size and np.nanmax(samples) <= 1.0:
+            samples = samples * 255.0
+        return Image.fromarray(np.clip(np.nan_to_num(samples), 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, ...
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decodes an image file's bytes to RGB; refuses one of more than `max_pixels` before decoding its pixels."""
+    if not data:
+        raise ValueError("the file is empty (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))  # reads the header only
+        except UnidentifiedImageError:
+            raise ValueError(f"not an image file Pillow can read ({len(data):,} bytes, starting {data[:12]!r})") from None
+        pixels = image.width * image.height
+        if pixels > max_pixels:
+            raise ValueError(
+                f"{image.width} x {image.height} = {pixels:,} pixels, more than the limit of {max_pixels:,}: "
+                "refused as a possible decompression bomb, not decoded"
+            )
+        image.load()
+        return to_rgb(image)
+
+
+def read_image(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     with FileSystems().open(path, "r") as f:
-        return Image.open(io.BytesIO(f.read())).convert("RGB")
+        return decode_image(f.read(), max_pixels)
 
 
 class DecodeImages(beam.DoFn):
-    """Path -> (path, normalised tensor); a file that cannot be read or decoded goes to the `failed` output."""
+    """(line, path) -> ((line, path), normalised tensor); an unusable item goes to the `failed` output.
 
-    FAILED = "failed"
+    With `allowed_roots`, a path that lies outside them fails at the `read` stage and is never opened.
+    """
 
-    def __init__(self, transform: transforms.Compose):
+    FAILED = FAILED
+
+    def __init__(
+        self,
+        transform: transforms.Compose,
+        allowed_roots: Sequence[str | Path] | None = None,
+        max_pixels: int = MAX_IMAGE_PIXELS,
+    ):
         self._transform = transform
+        self._roots = None if allowed_roots is None else [os.path.realpath(root) for root in allowed_roots]
+        self._max_pixels = max_pixels
 
-    def process(self, path: str):
+    def process(self, item: tuple[int, str]):
+        _, path = item
         try:
-            yield path, self._transform(read_image(path))
+            real_path = allowed_image_path(path, self._roots)
+        except OutsideRoots as error:
+            yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, READ, str(error)))
+            return
+        try:
+            yield item, self._transform(read_image(real_path, self._max_pixels))
         except Exception as error:  # any reason a file is not a usable image is the item's failure, not the run's
-            yield beam.pvalue.TaggedOutput(self.FAILED, failure_row(path, "preprocess", error))
+            yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
 
 
 class ToPredictionRows(beam.DoFn):
-    """(path, PredictionResult) -> prediction row, plus the record of the batch it was predicted in."""
+    """((line, path), PredictionResult) -> prediction row, plus the record of the batch it was predicted in."""
 
     def setup(self):
         self._class_names = imagenet_class_names()
 
     def process(self, keyed_result):
-        path, result = keyed_result
+        (line, path), result = keyed_result
         logits, batch = result.inference
         probabilities = torch.softmax(logits, dim=0)
         score, index = torch.max(probabilities, dim=0)
         yield {
+            "line": line,
             "item_id": path,
             "predicted_index": int(index),
             "predicted_label": self._class_names[int(index)],
@@ -102,16 +200,16 @@ def build_pipeline(
     min_batch_size: int,
     max_batch_size: int,
     device: str = "CPU",
+    allowed_roots: Sequence[str | Path] | None = None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> None:
-    paths = (
-        pipeline
-        | "ReadImageNames" >> ReadInputLines(image_list)
-        | "FilterEmptyLines" >> beam.Filter(lambda line: line.strip() != "")
-    )
-    decoded = paths | "DecodeAndPreprocess" >> beam.ParDo(DecodeImages(image_transform(spec))).with_outputs(
-        DecodeImages.FAILED, main="images"
-    )
+    """`allowed_roots`: directories listed images must lie in (None: anywhere, for scripts and tests)."""
+    paths, unreadable_lines = read_items(pipeline, image_list, "ReadImageNames")
+    decoded = paths | "DecodeAndPreprocess" >> beam.ParDo(
+        DecodeImages(image_transform(spec), allowed_roots, max_pixels)
+    ).with_outputs(FAILED, main="images")
     handler = model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device)
     predicted, dead_letters = decoded.images | "PyTorchRunInference" >> RunInference(handler).with_exception_handling()
     rows = predicted | "ToPredictionRows" >> beam.ParDo(ToPredictionRows()).with_outputs(BATCHES, main="predictions")
-    write_run_outputs(run_dir, rows, decoded[DecodeImages.FAILED], dead_letters)
+    item_failures = (unreadable_lines, decoded[FAILED]) | "ItemFailures" >> beam.Flatten()
+    write_run_outputs(run_dir, rows, item_failures, dead_letters)

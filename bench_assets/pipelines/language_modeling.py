@@ -7,6 +7,10 @@ Two batching modes:
 - `beam_example`: as Beam's example, each sentence encoded on its own and inferred alone (batch size 1).
 - `length_bucketed`: Beam's length-aware BatchElements buckets sentences of similar token length; each batch is
   right-padded with an attention mask, so every sentence sees exactly its own tokens.
+
+Every line becomes a prediction or a failure row: a blank or non-UTF-8 line fails at `read`; a line with one
+token (nothing to mask), whose token to mask holds no letter or digit (only punctuation, symbols or emoji), or of
+more than BERT's 512 tokens fails at `preprocess`. A one-word line ending in " ." ("Hello .") is predicted.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from torch.nn.utils.rnn import pad_sequence
 
 from bench_assets.corpus import load_bert_tokenizer, mask_last_word
 from bench_assets.models import ModelSpec
-from bench_assets.pipelines.common import BATCHES, ReadInputLines, TimedInference, failure_row, write_run_outputs
+from bench_assets.pipelines.common import (
+    BATCHES,
+    FAILED,
+    PREPROCESS,
+    TimedInference,
+    failure_row,
+    read_items,
+    write_run_outputs,
+)
 
 BEAM_EXAMPLE = "beam_example"
 LENGTH_BUCKETED = "length_bucketed"
@@ -37,24 +49,38 @@ def token_count(keyed_example) -> int:
     return int(example["input_ids"].shape[0])
 
 
-class TokenizeSentences(beam.DoFn):
-    """Sentence -> (sentence, tensors of its masked text); an unusable line goes to the `failed` output."""
+def check_maskable(sentence: str) -> str:
+    """The sentence's masked text; a ValueError says why a line has no word to mask.
 
-    FAILED = "failed"
+    A line needs a word and a final token ("word ."); the masked word needs a letter or digit, so a line of only
+    punctuation, symbols or emoji is refused (nothing a masked-LM benchmark can score). Emoji elsewhere in a
+    sentence are fine: BERT reads them as [UNK].
+    """
+    masked_text, word = mask_last_word(sentence)
+    if not any(character.isalnum() for character in word):
+        raise ValueError(f"the token to mask, {word!r}, holds no letter or digit")
+    return masked_text
+
+
+class TokenizeSentences(beam.DoFn):
+    """(line, sentence) -> ((line, sentence), tensors of its masked text); an unusable line goes to `failed`."""
+
+    FAILED = FAILED
 
     def setup(self):
         self._tokenizer = load_bert_tokenizer()
 
-    def process(self, sentence: str):
+    def process(self, item: tuple[int, str]):
+        _, sentence = item
         try:
-            masked_text, _ = mask_last_word(sentence)
+            masked_text = check_maskable(sentence)
             encoded = self._tokenizer(masked_text, return_tensors="pt")
             length = encoded["input_ids"].shape[1]
             if length > MAX_TOKENS:
                 raise ValueError(f"{length} tokens, more than BERT's {MAX_TOKENS}")
-            yield sentence, {name: tensor.squeeze(0) for name, tensor in encoded.items()}
+            yield item, {name: tensor.squeeze(0) for name, tensor in encoded.items()}
         except Exception as error:  # the line's failure, not the run's
-            yield beam.pvalue.TaggedOutput(self.FAILED, failure_row(sentence, "preprocess", error))
+            yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
 
 
 class MaskedWordInference:
@@ -84,16 +110,17 @@ class MaskedWordInference:
 
 
 class ToPredictionRows(beam.DoFn):
-    """(sentence, PredictionResult) -> prediction row, plus the record of the batch it was predicted in."""
+    """((line, sentence), PredictionResult) -> prediction row, plus the record of the batch it was predicted in."""
 
     def setup(self):
         self._tokenizer = load_bert_tokenizer()
 
     def process(self, keyed_result):
-        sentence, result = keyed_result
+        (line, sentence), result = keyed_result
         logits, batch = result.inference
         score, token_id = torch.max(torch.softmax(logits, dim=0), dim=0)
         yield {
+            "line": line,
             "item_id": sentence,
             "predicted_index": int(token_id),
             "predicted_label": self._tokenizer.decode([int(token_id)]).strip(),
@@ -143,17 +170,14 @@ def build_pipeline(
     max_batch_size: int,
     device: str = "CPU",
 ) -> None:
-    sentences = (
-        pipeline
-        | "ReadSentences" >> ReadInputLines(corpus)
-        | "FilterEmptyLines" >> beam.Filter(lambda line: line.strip() != "")
-    )
+    sentences, unreadable_lines = read_items(pipeline, corpus, "ReadSentences")
     tokenized = sentences | "MaskAndTokenize" >> beam.ParDo(TokenizeSentences()).with_outputs(
-        TokenizeSentences.FAILED, main="tokenized"
+        FAILED, main="tokenized"
     )
     handler = model_handler(spec, str(state_dict_path), batching_mode, min_batch_size, max_batch_size, device)
     predicted, dead_letters = tokenized.tokenized | "PyTorchRunInference" >> RunInference(
         handler
     ).with_exception_handling()
     rows = predicted | "ToPredictionRows" >> beam.ParDo(ToPredictionRows()).with_outputs(BATCHES, main="predictions")
-    write_run_outputs(run_dir, rows, tokenized[TokenizeSentences.FAILED], dead_letters)
+    item_failures = (unreadable_lines, tokenized[FAILED]) | "ItemFailures" >> beam.Flatten()
+    write_run_outputs(run_dir, rows, item_failures, dead_letters)

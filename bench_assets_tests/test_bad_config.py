@@ -1,0 +1,127 @@
+"""Bad configuration: a clear error that names the setting (and the accepted values) before any work starts."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from dagster import DagsterUnknownPartitionError
+
+from bench_assets import bench
+from bench_assets.assets.inference import image_classification_run, language_modeling_run
+from bench_assets.assets.weights import image_model_weights, weights_info_path
+from bench_assets.models import file_sha256
+from bench_assets_tests.conftest import materialize, with_settings
+
+IMAGE_MODEL = "efficientnet_lite0"
+
+
+def step_error(result) -> str:
+    assert not result.success
+    return "\n".join(str(event.step_failure_data.error) for event in result.get_step_failure_events())
+
+
+def assert_nothing_started(resources) -> None:
+    assert not Path(resources["duckdb"].database).exists(), "a run was recorded"
+    assert not (resources["settings"].root / "runs").exists(), "a run directory was made"
+
+
+def fake_prepared_weights(settings, model: str) -> Path:
+    """A weights file and the record the weights asset keeps of it (the run checks only the sha256)."""
+    path = settings.weights_path(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"weights")
+    weights_info_path(settings, model).write_text(json.dumps({"path": str(path), "source": "shipped", "sha256": file_sha256(path)}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("asset", "config", "expected"),
+    [
+        (image_classification_run, {"min_batch_size": 50, "max_batch_size": 10}, "max_batch_size (10) must not be below min_batch_size (50)"),
+        (image_classification_run, {"min_batch_size": 0}, "min_batch_size must be at least 1, got 0"),
+        (image_classification_run, {"min_batch_size": 1, "max_batch_size": -5}, "max_batch_size must be at least 1, got -5"),
+        (image_classification_run, {"device": "TPU"}, "device 'TPU' is unknown; accepted values: ['CPU', 'GPU']"),
+        (image_classification_run, {"runner": "sparkle"}, "runner 'sparkle' is unknown; accepted values: ['direct'"),
+        # Checked in Beam's example mode too, where the bounds are not used.
+        (language_modeling_run, {"min_batch_size": -1}, "min_batch_size must be at least 1, got -1"),
+        (language_modeling_run, {"batching_mode": "sorted"}, "batching_mode 'sorted' is unknown; accepted values: ['beam_example', 'length_bucketed']"),
+    ],
+    ids=["min-above-max", "zero-min", "negative-max", "unknown-device", "unknown-runner", "lm-negative-min", "lm-unknown-mode"],
+)
+def test_bad_run_config_fails_before_any_work(asset, config, expected, bench_resources):
+    partition = IMAGE_MODEL if asset is image_classification_run else "all-minilm-l6-v2"
+    result = materialize(
+        [asset], bench_resources, partition_key=partition, run_config={"ops": {asset.key.path[-1]: {"config": config}}},
+        raise_on_error=False,
+    )
+    assert expected in step_error(result)
+    assert_nothing_started(bench_resources)
+
+
+def test_unknown_profile_is_named_with_the_accepted_values(bench_resources):
+    resources = with_settings(bench_resources, profile="huge")
+    result = materialize([image_classification_run], resources, partition_key=IMAGE_MODEL, raise_on_error=False)
+    assert "profile 'huge' is unknown; accepted values: ['full', 'quick', 'smoke']" in step_error(result)
+    assert_nothing_started(resources)
+
+
+def test_missing_weights_and_missing_dataset_are_named(bench_resources):
+    settings = bench_resources["settings"]
+    result = materialize([image_classification_run], bench_resources, partition_key=IMAGE_MODEL, raise_on_error=False)
+    assert f"no weights prepared for {IMAGE_MODEL} at {weights_info_path(settings, IMAGE_MODEL)}" in step_error(result)
+
+    weights = fake_prepared_weights(settings, IMAGE_MODEL)
+    result = materialize([image_classification_run], bench_resources, partition_key=IMAGE_MODEL, raise_on_error=False)
+    assert "does not exist: materialize the image_classification dataset first" in step_error(result)
+
+    weights.unlink()
+    result = materialize([image_classification_run], bench_resources, partition_key=IMAGE_MODEL, raise_on_error=False)
+    assert f"weights file {weights} does not exist" in step_error(result)
+    assert_nothing_started(bench_resources)
+
+
+def test_a_configured_image_source_that_does_not_exist_stops_the_run(bench_resources, tmp_path):
+    resources = with_settings(bench_resources, openimages_source=str(tmp_path / "nowhere"))
+    result = materialize([image_classification_run], resources, partition_key=IMAGE_MODEL, raise_on_error=False)
+    assert f"openimages_source: configured path {tmp_path / 'nowhere'} does not exist" in step_error(result)
+    assert_nothing_started(resources)
+
+
+@pytest.mark.parametrize("kind", ["wrong architecture", "not a weights file"])
+def test_a_configured_weights_file_that_cannot_serve_is_named(kind, bench_resources, tmp_path):
+    folder = tmp_path / "pretrained"
+    folder.mkdir()
+    path = folder / f"{IMAGE_MODEL}.pth"
+    if kind == "wrong architecture":
+        torch.save({"weight": torch.zeros(3, 3)}, path)
+        expected = f"weights file {path} does not fit the {IMAGE_MODEL} architecture"
+    else:
+        path.write_text("this is not a state dict")
+        expected = f"weights file {path} cannot be loaded as a state dict"
+    resources = with_settings(bench_resources, weights_dir=str(folder))
+    result = materialize([image_model_weights], resources, partition_key=IMAGE_MODEL, raise_on_error=False)
+    assert expected in step_error(result)
+    assert not resources["settings"].weights_path(IMAGE_MODEL).exists()
+
+
+def test_an_unknown_partition_is_refused_by_dagster(bench_resources):
+    # What a user of the Python API sees; the UI offers only known partitions, and `bench` checks --models.
+    with pytest.raises(DagsterUnknownPartitionError, match="Could not find a partition with key `resnet9000`"):
+        materialize([image_classification_run], bench_resources, partition_key="resnet9000")
+    assert_nothing_started(bench_resources)
+
+
+def test_bench_refuses_unknown_models_and_profiles_naming_the_accepted_values(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(SystemExit) as exited:
+        bench.main(["--models", "resnet9000", "resnet50"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "unknown models ['resnet9000']; accepted values: [" in error and "'efficientnet_lite0'" in error
+
+    with pytest.raises(SystemExit):
+        bench.main(["--profile", "huge"])
+    assert "invalid choice: 'huge' (choose from" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
