@@ -4,6 +4,7 @@
 on Dask (a loopback cluster shared by the tests, reached through its scheduler address).
 """
 
+import apache_beam as beam
 import numpy as np
 import pytest
 import torch
@@ -127,3 +128,41 @@ def test_runner_is_a_choice_of_each_run_and_recorded_with_it(runner_config, benc
     beam_metrics = query("SELECT count(*) FROM metrics WHERE namespace = 'BeamML_PyTorch'")[0][0]
     assert (beam_metrics == 0) == (runner_config["runner"] == "dask")
     assert query("SELECT sum(batch_size) FROM batches") == [(23,)]
+
+
+class RecordCalls(beam.DoFn):
+    """Appends every element it processes to a file, and sends multiples of 7 to a second output."""
+
+    def __init__(self, path: str):
+        self._path = path
+
+    def process(self, element):
+        with open(self._path, "a") as calls:
+            calls.write(f"{element}\n")
+        yield beam.pvalue.TaggedOutput("sevens", element) if element % 7 == 0 else element
+
+
+class AppendTo(beam.DoFn):
+    def __init__(self, path: str):
+        self._path = path
+
+    def process(self, element):
+        with open(self._path, "a") as out:
+            out.write(f"{element}\n")
+
+
+def test_dask_runs_shared_steps_once_and_feeds_each_branch_only_its_own_output(dask_address, tmp_path):
+    calls, main, sevens, again = (str(tmp_path / name) for name in ("calls", "main", "sevens", "again"))
+    with RunnerSettings(runner="dask", dask_address=dask_address).pipeline() as pipeline:
+        outputs = pipeline | beam.Create(list(range(300))) | beam.ParDo(RecordCalls(calls)).with_outputs("sevens", main="rest")
+        outputs.rest | "Main" >> beam.ParDo(AppendTo(main))
+        outputs.sevens | "Sevens" >> beam.ParDo(AppendTo(sevens))
+        outputs.rest | beam.Map(lambda x: x) | "Again" >> beam.ParDo(AppendTo(again))
+        pipeline.run().wait_until_finish()
+
+    def lines(path):
+        return sorted(int(line) for line in open(path).read().split())
+
+    assert lines(calls) == list(range(300))
+    assert lines(sevens) == list(range(0, 300, 7))
+    assert lines(main) == lines(again) == [n for n in range(300) if n % 7]
