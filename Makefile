@@ -10,20 +10,38 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: bench test ui lock clean
 
+DBT_MANIFEST := dbt_metrics/target/manifest.json
+DBT_PROJECT_FILES := dbt_metrics/dbt_project.yml dbt_metrics/profiles.yml \
+	$(shell find dbt_metrics/models dbt_metrics/seeds dbt_metrics/tests -type f)
+
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --no-deps -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-bench: $(INSTALLED)
+# dagster-dbt loads the metric marts from dbt's manifest: parse when the dbt project changes (offline: the
+# project uses no dbt packages).
+$(DBT_MANIFEST): $(INSTALLED) $(DBT_PROJECT_FILES)
+	cd dbt_metrics && ../$(BIN)/dbt parse --quiet --profiles-dir .
+
+# The instance's pools and run limits (dagster.yaml), for an instance that has no settings of its own yet.
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+# The report test opens the HTML report in Debian's Chromium.
+/usr/bin/chromium:
+	apt-get update && apt-get install -y chromium
+
+bench: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/python -m bench_assets.bench $(if $(PROFILE),--profile $(PROFILE)) $(if $(MODELS),--models $(MODELS))
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(DBT_MANIFEST) /usr/bin/chromium
 	$(BIN)/python -m pytest
 
-ui: $(INSTALLED)
+ui: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
@@ -35,4 +53,4 @@ lock:
 	  /tmp/bench-lock-venv/bin/pip freeze --all --exclude pip --exclude bench-assets; } > requirements.lock
 
 clean:
-	rm -rf $(VENV) data/dagster_home data/runs data/benchmarks.duckdb
+	rm -rf $(VENV) data/dagster_home data/runs data/reports data/benchmarks.duckdb dbt_metrics/target

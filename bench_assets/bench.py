@@ -11,30 +11,16 @@ import os
 import sys
 from pathlib import Path
 
-import duckdb
+from bench_assets.resources import PROFILES, connect_waiting, default_data_dir, default_duckdb_path, default_lock_timeout_s
 
-from bench_assets.resources import PROFILES, default_data_dir, default_duckdb_path
-
+# The headline figures of this invocation's runs, from the run_summary mart.
 SUMMARY_SQL = """
-WITH figures AS (
-    SELECT run_id,
-           max(value) FILTER (metric = 'mean_inference_request_batch_size') AS mean_batch_size,
-           max(value) FILTER (metric = 'mean_inference_batch_latency_micro_secs') / 1000 AS mean_batch_latency_ms,
-           max(value) FILTER (metric = 'mean_load_model_latency_milli_secs') AS mean_load_model_ms,
-           max(value) FILTER (metric = 'pipeline_wall_seconds') AS wall_s
-    FROM metrics GROUP BY run_id
-),
-outcomes AS (
-    SELECT run_id, count(*) FILTER (kind = 'prediction') AS predictions, count(*) FILTER (kind = 'failure') AS failures
-    FROM (SELECT run_id, 'prediction' AS kind FROM predictions UNION ALL SELECT run_id, 'failure' FROM failures)
-    GROUP BY run_id
-)
-SELECT r.benchmark, r.model, r.status, r.dataset_size AS items,
-       coalesce(o.predictions, 0) AS predictions, coalesce(o.failures, 0) AS failures,
-       f.mean_batch_size, f.mean_batch_latency_ms, f.mean_load_model_ms, o.predictions / f.wall_s AS items_per_s
-FROM runs r LEFT JOIN figures f USING (run_id) LEFT JOIN outcomes o USING (run_id)
+SELECT s.benchmark, s.model, s.dataset_size AS items, s.predictions, s.failures,
+       s.mean_batch_size, s.mean_batch_latency_ms, s.batch_latency_p99_ms AS p99_batch_latency_ms,
+       s.load_model_latency_ms, s.end_to_end_items_per_second AS items_per_s, s.peak_rss_mib
+FROM run_summary s JOIN runs r USING (run_id)
 WHERE list_contains(?, r.dagster_run_id)
-ORDER BY r.benchmark, r.model
+ORDER BY s.benchmark, s.model
 """
 
 
@@ -46,7 +32,7 @@ def run_config(profile: str) -> dict:
 
 
 def print_summary(dagster_run_ids: list[str]) -> None:
-    with duckdb.connect(default_duckdb_path(), read_only=True) as conn:
+    with connect_waiting(default_duckdb_path(), default_lock_timeout_s(), read_only=True) as conn:
         table = conn.execute(SUMMARY_SQL, [dagster_run_ids])
         columns = [d[0] for d in table.description]
         rows = table.fetchall()
@@ -96,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             dagster_run_ids.append(result.run_id)
             if not result.success:
                 failed.append(model)
+    if not defs.resolve_job_def("metrics_job").execute_in_process(instance=instance, run_config=config).success:
+        failed.append("metrics")
     print_summary(dagster_run_ids)
     if failed:
         print(f"failed partitions: {', '.join(failed)}", file=sys.stderr)

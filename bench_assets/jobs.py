@@ -19,3 +19,6 @@ language_modeling_job = dg.define_asset_job(
 )
 
 BENCHMARK_JOBS = (image_classification_job, language_modeling_job)
+
+# The marts, the change-point analysis and the report, over every run so far.
+metrics_job = dg.define_asset_job("metrics_job", selection=dg.AssetSelection.groups("metrics"))

@@ -1,0 +1,260 @@
+"""The HTML report: per model, each headline metric over its runs, the latest run's percentiles, regressions
+marked. One self-contained file: charts are inline SVG drawn here, with no script and nothing to fetch."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from itertools import groupby
+
+import dagster as dg
+import duckdb as duckdb_module
+from dagster_dbt import get_asset_key_for_model
+from dagster_duckdb import DuckDBResource
+
+from bench_assets.assets.metrics import AFTER_BENCHMARK_RUNS, DUCKDB_POOL, metrics_dbt_assets
+from bench_assets.checks import ALERT_WINDOW_RUNS, headline_metrics
+from bench_assets.resources import BenchmarkSettings
+
+REPORT_PATH = "reports/benchmarks.html"  # under the data folder
+SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
+REGRESSION_COLOR = "#d62728"
+# Charts in the order of the headline_metrics seed: the seed benchmark's three means first.
+METRIC_ORDER = {headline.metric: position for position, headline in enumerate(headline_metrics())}
+CHART_WIDTH, CHART_HEIGHT = 360, 200
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 62, CHART_WIDTH - 14, 30, CHART_HEIGHT - 30
+
+LATEST_SQL = "SELECT * FROM latest_runs ORDER BY benchmark, model"
+TREND_SQL = """
+SELECT benchmark, model, metric, label, unit, better, comparison_key, profile, fingerprint_id, run_id, started_at, value
+FROM model_trend ORDER BY benchmark, model, started_at, run_id
+"""
+REGRESSIONS_SQL = """
+SELECT benchmark, model, metric, label, unit, run_id, changed_at, value_before, value_after, change_pct,
+       runs_since_change
+FROM regressions ORDER BY benchmark, model, changed_at
+"""
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
+h1 { margin-bottom: 4px; } h2 { margin-top: 40px; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 14px; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, 360px); gap: 12px; }
+.legend span { display: inline-block; margin-right: 16px; font-size: 13px; }
+.swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: middle; }
+.note { color: #666; font-size: 13px; }
+.regression { color: #d62728; }
+"""
+
+
+def fetch_rows(conn: duckdb_module.DuckDBPyConnection, sql: str) -> list[dict]:
+    table = conn.execute(sql)
+    columns = [d[0] for d in table.description]
+    return [dict(zip(columns, row)) for row in table.fetchall()]
+
+
+def number(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+
+
+def model_key(row: dict) -> tuple[str, str]:
+    return row["benchmark"], row["model"]
+
+
+def metric_chart(
+    label: str, unit: str, better: str, points: list[dict], positions: dict[str, int], runs: int,
+    regressions: list[dict], series_colors: dict[str, str],
+) -> str:
+    """One metric's values over a model's runs: a line per comparable series, regressions in red."""
+    values = [p["value"] for p in points]
+    # The axis spans at least 20% of the values' middle, so that noise of a few percent looks like it.
+    middle = (min(values) + max(values)) / 2
+    half_span = max((max(values) - min(values)) / 2 * 1.2, abs(middle) * 0.1) or 1.0
+    low, high = middle - half_span, middle + half_span
+
+    def x(run_id: str) -> float:
+        step = (PLOT_RIGHT - PLOT_LEFT) / max(runs - 1, 1)
+        return PLOT_LEFT + positions[run_id] * step if runs > 1 else (PLOT_LEFT + PLOT_RIGHT) / 2
+
+    def y(value: float) -> float:
+        return PLOT_BOTTOM - (value - low) / (high - low) * (PLOT_BOTTOM - PLOT_TOP)
+
+    parts = [
+        f'<svg class="chart" width="{CHART_WIDTH}" height="{CHART_HEIGHT}" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" '
+        f'role="img" aria-label="{html.escape(label)}" data-points="{len(points)}">',
+        f'<rect width="{CHART_WIDTH}" height="{CHART_HEIGHT}" fill="#fff" stroke="#ddd"/>',
+        f'<text x="8" y="18" font-size="13" font-weight="600">{html.escape(label)} ({html.escape(unit)})</text>',
+        f'<text x="{CHART_WIDTH - 8}" y="18" font-size="11" fill="#666" text-anchor="end">{better} is better</text>',
+    ]
+    labelled: list[float] = []
+    for value in sorted({min(values), middle, max(values)}):
+        if any(abs(y(value) - y(other)) < 14 for other in labelled):
+            continue  # too close to a label already drawn to be read
+        labelled.append(value)
+        parts.append(
+            f'<line x1="{PLOT_LEFT}" x2="{PLOT_RIGHT}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#eee"/>'
+        )
+        parts.append(
+            f'<text x="{PLOT_LEFT - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">{number(value)}</text>'
+        )
+    first, last = min(p["started_at"] for p in points), max(p["started_at"] for p in points)
+    parts.append(f'<text x="{PLOT_LEFT}" y="{CHART_HEIGHT - 10}" font-size="11">{first:%Y-%m-%d}</text>')
+    parts.append(
+        f'<text x="{PLOT_RIGHT}" y="{CHART_HEIGHT - 10}" font-size="11" text-anchor="end">{last:%Y-%m-%d}</text>'
+    )
+    by_series = sorted(points, key=lambda p: (p["comparison_key"], positions[p["run_id"]]))
+    for key, series in groupby(by_series, key=lambda p: p["comparison_key"]):
+        series = list(series)
+        color = series_colors[key]
+        coordinates = " ".join(f"{x(p['run_id']):.1f},{y(p['value']):.1f}" for p in series)
+        parts.append(
+            f'<polyline class="series" points="{coordinates}" fill="none" stroke="{color}" stroke-width="2"/>'
+        )
+        for p in series:
+            tooltip = f"{p['started_at']:%Y-%m-%d %H:%M} · run {p['run_id']} · {number(p['value'])} {unit}"
+            parts.append(
+                f'<circle cx="{x(p["run_id"]):.1f}" cy="{y(p["value"]):.1f}" r="3" fill="{color}">'
+                f"<title>{html.escape(tooltip)}</title></circle>"
+            )
+    by_run = {p["run_id"]: p for p in points}
+    for regression in regressions:
+        point = by_run.get(regression["run_id"])
+        if point is None:
+            continue
+        cx, cy = x(point["run_id"]), y(point["value"])
+        tooltip = (
+            f"Regression at run {regression['run_id']}: {number(regression['value_before'])} → "
+            f"{number(regression['value_after'])} {unit} ({regression['change_pct']:+.1f}%)"
+        )
+        parts.append(
+            f'<g class="regression"><title>{html.escape(tooltip)}</title>'
+            f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{PLOT_TOP}" y2="{PLOT_BOTTOM}" stroke="{REGRESSION_COLOR}" '
+            f'stroke-width="2" stroke-dasharray="4 3"/>'
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="none" stroke="{REGRESSION_COLOR}" stroke-width="2.5"/>'
+            f'<text x="{cx + 4:.1f}" y="{PLOT_TOP + 10}" font-size="11" fill="{REGRESSION_COLOR}">'
+            f"{regression['change_pct']:+.0f}%</text></g>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def latest_table(latest: dict) -> str:
+    rows = [
+        ("Batch latency (ms)", latest["batch_latency_p50_ms"], latest["batch_latency_p90_ms"],
+         latest["batch_latency_p99_ms"], latest["mean_batch_latency_ms"]),
+        ("Item latency (ms)", latest["item_latency_p50_ms"], latest["item_latency_p90_ms"],
+         latest["item_latency_p99_ms"], latest["item_latency_mean_ms"]),
+    ]
+    body = "".join(
+        f"<tr><td>{name}</td>{''.join(f'<td>{number(v)}</td>' for v in values)}</tr>" for name, *values in rows
+    )
+    figures = [
+        ("Inference throughput", latest["inference_items_per_second"], "items/s"),
+        ("End-to-end throughput", latest["end_to_end_items_per_second"], "items/s"),
+        ("Pipeline wall time", latest["wall_seconds"], "s"),
+        ("Model load latency", latest["load_model_latency_ms"], "ms"),
+        ("Peak resident memory", latest["peak_rss_mib"], "MiB"),
+        ("Mean batch size", latest["mean_batch_size"], "items"),
+    ]
+    return (
+        '<table class="percentiles"><tr><th></th><th>p50</th><th>p90</th><th>p99</th><th>mean</th></tr>'
+        f"{body}</table>"
+        "<table>"
+        + "".join(
+            f"<tr><td>{name}</td><td>{number(v)}{'' if v is None else ' ' + unit}</td></tr>"
+            for name, v, unit in figures
+        )
+        + "</table>"
+    )
+
+
+def model_section(latest: dict, trend: list[dict], regressions: list[dict]) -> str:
+    run_order = sorted({(p["started_at"], p["run_id"]) for p in trend})
+    positions = {run_id: i for i, (_, run_id) in enumerate(run_order)}
+    series = sorted({(p["comparison_key"], p["profile"], p["fingerprint_id"]) for p in trend}, key=lambda s: s[0])
+    series_colors = {key: SERIES_COLORS[i % len(SERIES_COLORS)] for i, (key, _, _) in enumerate(series)}
+    legend = "".join(
+        f'<span><span class="swatch" style="background:{series_colors[key]}"></span>'
+        f"{html.escape(profile)} profile · fingerprint {html.escape(fingerprint[:8])}</span>"
+        for key, profile, fingerprint in series
+    )
+    charts = []
+    by_metric = sorted(trend, key=lambda p: METRIC_ORDER[p["metric"]])
+    for (metric, label, unit, better), points in groupby(
+        by_metric, key=lambda p: (p["metric"], p["label"], p["unit"], p["better"])
+    ):
+        marked = [r for r in regressions if r["metric"] == metric]
+        charts.append(metric_chart(label, unit, better, list(points), positions, len(run_order), marked, series_colors))
+    recent = [r for r in regressions if r["runs_since_change"] <= ALERT_WINDOW_RUNS]
+    regression_list = "".join(
+        f'<li class="regression">{html.escape(r["label"])}: {number(r["value_before"])} → '
+        f"{number(r['value_after'])} {html.escape(r['unit'])} ({r['change_pct']:+.1f}%) "
+        f"from run {html.escape(r['run_id'])}, {r['changed_at']:%Y-%m-%d}</li>"
+        for r in recent
+    )
+    where = ", ".join(
+        html.escape(str(v))
+        for v in (latest["cpu_model"], f"{latest['usable_cores']} cores", f"{latest['torch_threads']} torch threads",
+                  latest["gpu"] or "no GPU", f"torch {latest['torch_version']}", f"Beam {latest['beam_version']}")
+    )
+    return (
+        f'<section class="model" id="{html.escape(latest["model"])}">'
+        f"<h2>{html.escape(latest['model'])} <small>({html.escape(latest['benchmark'])})</small></h2>"
+        f'<p class="note">Latest of {latest["finished_runs"]} finished runs: {html.escape(latest["run_id"])} on '
+        f"{latest['started_at']:%Y-%m-%d %H:%M %Z}, {html.escape(latest['profile'])} profile, "
+        f"{html.escape(latest['runner'])} runner on {where}; {latest['comparable_runs']} comparable runs.</p>"
+        f"{latest_table(latest)}"
+        + (f"<h3>Recent regressions</h3><ul>{regression_list}</ul>" if recent else "")
+        + f'<div class="legend">{legend}</div><div class="charts">{"".join(charts)}</div></section>'
+    )
+
+
+def render_report(
+    latest: Sequence[dict], trend: Sequence[dict], regressions: Sequence[dict], generated_at: datetime
+) -> str:
+    trend_by_model = {k: list(v) for k, v in groupby(sorted(trend, key=model_key), key=model_key)}
+    regressions_by_model = {k: list(v) for k, v in groupby(sorted(regressions, key=model_key), key=model_key)}
+    sections = [
+        model_section(row, trend_by_model.get(model_key(row), []), regressions_by_model.get(model_key(row), []))
+        for row in latest
+    ]
+    body = "".join(sections) or "<p>No finished runs yet: materialize a benchmark partition first.</p>"
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Benchmark report</title>'
+        f"<style>{CSS}</style></head><body><h1>RunInference benchmarks</h1>"
+        f'<p class="note">Generated {generated_at:%Y-%m-%d %H:%M %Z} from the dbt marts. Each line is a series of '
+        "comparable runs (same profile, batching and fingerprint); red marks where a change for the worse began. "
+        "Hover a point for its run.</p>"
+        f"{body}</body></html>"
+    )
+
+
+@dg.asset(
+    group_name="metrics",
+    deps=[get_asset_key_for_model([metrics_dbt_assets], m) for m in ("latest_runs", "model_trend", "regressions")],
+    pool=DUCKDB_POOL,
+    kinds={"html"},
+    automation_condition=AFTER_BENCHMARK_RUNS,
+)
+def benchmark_report(settings: BenchmarkSettings, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """A self-contained HTML page of every model's benchmark history, under the data folder."""
+    with duckdb.get_connection() as conn:
+        latest = fetch_rows(conn, LATEST_SQL)
+        trend = fetch_rows(conn, TREND_SQL)
+        regressions = fetch_rows(conn, REGRESSIONS_SQL)
+    page = render_report(latest, trend, regressions, datetime.now(timezone.utc))
+    path = settings.root / REPORT_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "models": len(latest),
+            "runs": len({p["run_id"] for p in trend}),
+            "recent_regressions": sum(r["runs_since_change"] <= ALERT_WINDOW_RUNS for r in regressions),
+            "bytes": len(page.encode()),
+        }
+    )

@@ -1,0 +1,98 @@
+"""Hand-made benchmark runs, written with the platform's own writer (bench_assets.results) into a DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from bench_assets import results
+
+FIRST_DAY = datetime(2026, 11, 1, 3, 50, tzinfo=timezone.utc)
+FINGERPRINT = {
+    "cpu_model": "Test CPU", "usable_cores": 2, "torch_threads": 2, "gpu": None, "packages": {"torch": "2.14.1"}
+}
+
+
+@dataclass
+class HandMadeRun:
+    """A run's batches as (batch size, latency in ms); every batched item becomes a prediction."""
+
+    model: str
+    batches: list[tuple[int, float]]
+    beam_metrics: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float = 10.0
+    peak_rss_bytes: float = 512 * 2**20
+    failures: int = 0
+    profile: str = "smoke"
+    benchmark: str = "image_classification"
+    fingerprint_id: str = "fp-test"
+    status: str = "finished"
+
+
+def write_runs(database: Path, runs: list[HandMadeRun], work_dir: Path) -> list[str]:
+    """Writes the runs one day apart, in order, and returns their run ids."""
+    run_ids = []
+    with duckdb.connect(str(database)) as conn:
+        for day, run in enumerate(runs):
+            run_id = uuid.uuid4().hex
+            items = sum(size for size, _ in run.batches)
+            results.start_run(
+                conn,
+                results.RunRecord(
+                    run_id=run_id,
+                    benchmark=run.benchmark,
+                    model=run.model,
+                    profile=run.profile,
+                    runner="direct",
+                    runner_options={},
+                    batching={"min_batch_size": 1, "max_batch_size": 8, "device": "CPU"},
+                    dataset_size=items + run.failures,
+                    weights_source="seeded_random",
+                    weights_sha256="0" * 64,
+                    fingerprint=FINGERPRINT,
+                    fingerprint_id=run.fingerprint_id,
+                    dagster_run_id=None,
+                ),
+            )
+            if run.status == "finished":
+                run_dir = work_dir / run_id
+                write_outputs(run_dir, run)
+                metric_rows = [
+                    {"namespace": "BeamML_PyTorch", "metric": name, "value": value, "unit": ""}
+                    for name, value in run.beam_metrics.items()
+                ] + [
+                    {"namespace": "harness", "metric": "pipeline_wall_seconds", "value": run.wall_seconds, "unit": "s"},
+                    {"namespace": "harness", "metric": "peak_rss_bytes", "value": run.peak_rss_bytes, "unit": "bytes"},
+                ]
+                results.finish_run(conn, run_id, run_dir, metric_rows)
+            else:
+                results.fail_run(conn, run_id, "RuntimeError: hand-made failure")
+            conn.execute("UPDATE runs SET started_at = ? WHERE run_id = ?", [FIRST_DAY + timedelta(days=day), run_id])
+            run_ids.append(run_id)
+    return run_ids
+
+
+def write_outputs(run_dir: Path, run: HandMadeRun) -> None:
+    run_dir.mkdir(parents=True)
+    batches, predictions = [], []
+    for number, (size, latency_ms) in enumerate(run.batches):
+        batch_id = f"{run_dir.name}-b{number}"
+        batches.append(
+            {"batch_id": batch_id, "batch_size": size, "latency_us": latency_ms * 1000, "started_at": 1.7e9 + number}
+        )
+        predictions += [
+            {"line": len(predictions) + i, "item_id": f"{batch_id}-{i}", "predicted_index": 0,
+             "predicted_label": "tench", "score": 0.5, "expected_label": None, "batch_id": batch_id}
+            for i in range(size)
+        ]
+    failures = [
+        {"line": len(predictions) + i, "item_id": f"failed-{i}", "stage": "decode", "reason": "OSError: truncated"}
+        for i in range(run.failures)
+    ]
+    for name, rows in (("batches", batches), ("predictions", predictions), ("failures", failures)):
+        (run_dir / f"{name}-00000-of-00001.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))

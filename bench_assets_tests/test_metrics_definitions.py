@@ -1,0 +1,43 @@
+"""The code location loads the dbt project's assets, its tests as checks, the regression checks and the report,
+wired downstream of both benchmarks' run assets and sharing one pool for writing DuckDB."""
+
+import dagster as dg
+
+from bench_assets.assets.metrics import DBT_EXECUTABLE, DUCKDB_POOL, manifest_is_stale
+from bench_assets.checks import headline_metrics
+from bench_assets.definitions import defs
+
+GRAPH = defs.get_repository_def().asset_graph
+
+
+def parents(name: str) -> set[str]:
+    return {key.to_user_string() for key in GRAPH.get(dg.AssetKey(name)).parent_keys}
+
+
+def test_staging_models_read_what_both_benchmarks_run_assets_write():
+    assert parents("stg_runs") == parents("stg_batches") == {"image_classification_run", "language_modeling_run"}
+    assert parents("run_summary") == {"stg_runs", "stg_batches", "stg_metrics", "stg_predictions", "stg_failures"}
+    assert parents("stg_change_points") == {"change_points"}
+    assert parents("change_points") == {"model_trend"}
+    assert GRAPH.get(dg.AssetKey("image_classification_run")).is_materializable
+
+
+def test_dbt_tests_and_regression_checks_are_asset_checks():
+    checks = {(key.asset_key.to_user_string(), key.name) for key in GRAPH.asset_check_keys}
+    assert ("run_summary", "unique_run_summary_run_id") in checks
+    assert ("stg_runs", "accepted_values_stg_runs_status__running__finished__failed__abandoned") in checks
+    assert ("stg_batches", "relationships_stg_batches_run_id__run_id__ref_stg_runs_") in checks
+    regression_checks = {name for asset, name in checks if asset == "regressions" and name.startswith("no_recent")}
+    assert regression_checks == {f"no_recent_regression_in_{h.metric}" for h in headline_metrics()}
+
+
+def test_a_job_over_the_metrics_group_runs_dbt_in_two_steps_around_the_analysis_all_in_the_duckdb_pool():
+    job = dg.define_asset_job("metrics", selection=dg.AssetSelection.groups("metrics")).resolve(asset_graph=GRAPH)
+    steps = job.graph.node_dict
+    assert {"metrics_dbt_assets", "metrics_dbt_assets_2", "change_points", "benchmark_report"} <= set(steps)
+    assert {node.definition.pool for name, node in steps.items()} == {DUCKDB_POOL}
+
+
+def test_the_manifest_is_current_and_dbt_runs_from_the_virtual_environment():
+    assert not manifest_is_stale()
+    assert DBT_EXECUTABLE.endswith("/dbt") and ".venv" in DBT_EXECUTABLE

@@ -1,0 +1,7 @@
+select
+    run_id,
+    item_id,
+    line,
+    stage,
+    reason
+from {{ source('bench', 'failures') }}

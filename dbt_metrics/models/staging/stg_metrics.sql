@@ -1,0 +1,7 @@
+select
+    run_id,
+    namespace,
+    metric,
+    value,
+    unit
+from {{ source('bench', 'metrics') }}

@@ -1,0 +1,10 @@
+select
+    run_id,
+    item_id,
+    line,
+    batch_id,
+    predicted_index,
+    predicted_label,
+    score,
+    expected_label
+from {{ source('bench', 'predictions') }}

@@ -1,0 +1,7 @@
+-- Fails for each combination of the columns that occurs more than once (a local stand-in for dbt_utils').
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+select {{ combination_of_columns | join(', ') }}, count(*) as occurrences
+from {{ model }}
+group by {{ combination_of_columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
