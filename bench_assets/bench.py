@@ -8,7 +8,9 @@ UI's run history and asset plots just like runs launched from the UI.
 
 import argparse
 import os
+import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from bench_assets.resources import PROFILES, connect_waiting, default_data_dir, default_duckdb_path, default_lock_timeout_s
@@ -45,48 +47,64 @@ def print_summary(dagster_run_ids: list[str]) -> None:
     print(f"\nresults: {default_duckdb_path()}")
 
 
+def execute(job_name: str, partition: str | None, profile: str, run_id: str) -> int:
+    """Runs one job (one partition of it) in this process, under the instance in DAGSTER_HOME."""
+    import dagster as dg
+
+    from bench_assets.definitions import defs
+
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        partition_key=partition,
+        run_config=run_config(profile),
+        run_id=run_id,
+        raise_on_error=False,
+    )
+    return 0 if result.success else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     parser.add_argument("--models", nargs="*", help="partitions to run (default: all)")
+    parser.add_argument("--execute", nargs=3, metavar=("JOB", "PARTITION", "RUN_ID"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DAGSTER_HOME", str(Path(default_data_dir()) / "dagster_home"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    # Imported after DAGSTER_HOME is set: the instance is read from it.
-    import dagster as dg
+    if args.execute:
+        job_name, partition, run_id = args.execute
+        return execute(job_name, partition or None, args.profile, run_id)
 
-    from bench_assets.definitions import defs
-    from bench_assets.jobs import BENCHMARK_JOBS
+    from bench_assets.jobs import BENCHMARK_JOBS, datasets_job, metrics_job
 
-    jobs = {job.name: defs.resolve_job_def(job.name) for job in BENCHMARK_JOBS}
-    known = {key for job in jobs.values() for key in job.partitions_def.get_partition_keys()}
-    unknown = sorted(set(args.models or []) - known)
+    known = {key: job.name for job in BENCHMARK_JOBS for key in job.partitions_def.get_partition_keys()}
+    unknown = sorted(set(args.models or []) - set(known))
     if unknown:
         parser.error(f"unknown models {unknown}; accepted values: {sorted(known)}")
+    models = [key for key in known if not args.models or key in args.models]
 
-    instance = dg.DagsterInstance.get()
-    config = run_config(args.profile)
-    if not defs.resolve_job_def("datasets_job").execute_in_process(instance=instance, run_config=config).success:
+    def run(job_name: str, partition: str = "") -> tuple[str, bool]:
+        # Each run in a process of its own, as the UI launches them: a run's peak memory is then its own.
+        run_id = str(uuid.uuid4())
+        command = [sys.executable, "-m", "bench_assets.bench", "--profile", args.profile, "--execute", job_name, partition, run_id]
+        return run_id, subprocess.run(command).returncode == 0
+
+    if not run(datasets_job.name)[1]:
         return 1
-
     dagster_run_ids, failed = [], []
-    for job_name, job in jobs.items():
-        for model in job.partitions_def.get_partition_keys():
-            if args.models and model not in args.models:
-                continue
-            print(f"\n=== {job_name}: {model} ({args.profile} profile) ===", flush=True)
-            result = job.execute_in_process(
-                instance=instance, partition_key=model, run_config=config, raise_on_error=False
-            )
-            dagster_run_ids.append(result.run_id)
-            if not result.success:
-                failed.append(model)
-    if not defs.resolve_job_def("metrics_job").execute_in_process(instance=instance, run_config=config).success:
+    for model in models:
+        print(f"\n=== {known[model]}: {model} ({args.profile} profile) ===", flush=True)
+        run_id, succeeded = run(known[model], model)
+        dagster_run_ids.append(run_id)
+        if not succeeded:
+            failed.append(model)
+    print("\n=== metrics: marts, change points, report ===", flush=True)
+    if not run(metrics_job.name)[1]:
         failed.append("metrics")
     print_summary(dagster_run_ids)
     if failed:
-        print(f"failed partitions: {', '.join(failed)}", file=sys.stderr)
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 
