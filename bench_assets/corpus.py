@@ -559,7 +559,3 @@ def write_corpus(sentences: Iterable[str], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{s}\n" for s in lines), encoding="utf-8")
 
-
-def read_corpus(path: Path) -> list[str]:
-    # Beam's example drops empty lines the same way.
-    return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]

@@ -130,7 +130,7 @@ def test_an_image_list_pointing_outside_the_roots_is_refused_before_the_sample_i
     outside.parent.mkdir()
     Image.new("RGB", (8, 8)).save(outside)
     image_list = source / "list.txt"
-    image_list.write_text(f"inside.jpg\n../secret/outside.jpg\n")
+    image_list.write_text("inside.jpg\n../secret/outside.jpg\n")
     resources = with_settings(bench_resources, openimages_source=str(image_list))
 
     result = materialize([openimage_sample], resources, raise_on_error=False)
