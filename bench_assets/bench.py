@@ -8,12 +8,18 @@ UI's run history and asset plots just like runs launched from the UI.
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+import psutil
+
 from bench_assets.resources import PROFILES, connect_waiting, default_data_dir, default_duckdb_path, default_lock_timeout_s
+
+# The tag naming the process that executes a run (see release_dead_bench_runs).
+PROCESS_TAG = "bench/process"
 
 # The headline figures of this invocation's runs, from the run_summary mart.
 SUMMARY_SQL = """
@@ -47,6 +53,41 @@ def print_summary(dagster_run_ids: list[str]) -> None:
     print(f"\nresults: {default_duckdb_path()}")
 
 
+def process_tags() -> dict[str, str]:
+    """Who runs a run: host, pid and the process's start time (a pid alone can be reused)."""
+    me = psutil.Process()
+    return {PROCESS_TAG: f"{socket.gethostname()}:{me.pid}:{me.create_time()}"}
+
+
+def process_is_alive(tag: str) -> bool:
+    host, pid, started = tag.rsplit(":", 2)
+    if host != socket.gethostname():
+        return True  # another machine's run: not ours to judge
+    try:
+        return psutil.Process(int(pid)).create_time() == float(started)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def release_dead_bench_runs(instance) -> list[str]:
+    """Fails the runs of a bench process that was killed, and frees the pool slots they hold.
+
+    No daemon runs under `make bench` to notice a run whose process died: it would stay started and keep its
+    `duckdb` pool slot, and every later run needing that pool would wait for it forever.
+    """
+    released = []
+    for run_id in instance.event_log_storage.get_concurrency_run_ids():
+        run = instance.get_run_by_id(run_id)
+        tag = run.tags.get(PROCESS_TAG) if run else None
+        if tag is None or process_is_alive(tag):
+            continue
+        if not run.is_finished:
+            instance.report_run_failed(run, "the bench process running it ended before the run did")
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        released.append(run_id)
+    return released
+
+
 def execute(job_name: str, partition: str | None, profile: str, run_id: str) -> int:
     """Runs one job (one partition of it) in this process, under the instance in DAGSTER_HOME."""
     import dagster as dg
@@ -58,6 +99,7 @@ def execute(job_name: str, partition: str | None, profile: str, run_id: str) -> 
         partition_key=partition,
         run_config=run_config(profile),
         run_id=run_id,
+        tags=process_tags(),
         raise_on_error=False,
     )
     return 0 if result.success else 1
@@ -76,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         job_name, partition, run_id = args.execute
         return execute(job_name, partition or None, args.profile, run_id)
 
+    import dagster as dg
+
     from bench_assets.jobs import BENCHMARK_JOBS, datasets_job, metrics_job
+
+    for run_id in release_dead_bench_runs(dg.DagsterInstance.get()):
+        print(f"released run {run_id}: its bench process had died", file=sys.stderr)
 
     known = {key: job.name for job in BENCHMARK_JOBS for key in job.partitions_def.get_partition_keys()}
     unknown = sorted(set(args.models or []) - set(known))

@@ -1,6 +1,7 @@
 """`make bench` end to end on the smoke profile: datasets, one partition, marts, report and the table."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -27,3 +28,30 @@ def test_bench_runs_a_partition_builds_the_marts_and_prints_the_table(tmp_path):
     assert (tmp_path / "reports" / "benchmarks.html").stat().st_size > 0
     # The run shows up in the Dagster instance, as if launched from the UI.
     assert any((tmp_path / "dagster_home").rglob("*.db"))
+
+
+def test_bench_releases_the_pool_slots_of_runs_whose_process_died():
+    import dagster as dg
+    import psutil
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+    from bench_assets.bench import PROCESS_TAG, process_tags, release_dead_bench_runs
+
+    ended = psutil.Popen([sys.executable, "-c", "pass"])
+    ended_tag = f"{socket.gethostname()}:{ended.pid}:{ended.create_time()}"
+    ended.wait()
+    with dg.instance_for_test() as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots("duckdb", 1)
+        runs = {
+            "dead": DagsterRun(job_name="metrics_job", run_id="dead", status=DagsterRunStatus.STARTED, tags={PROCESS_TAG: ended_tag}),
+            "alive": DagsterRun(job_name="metrics_job", run_id="alive", status=DagsterRunStatus.STARTED, tags=process_tags()),
+        }
+        for run in runs.values():
+            instance.add_run(run)
+            storage.claim_concurrency_slot("duckdb", run.run_id, "step")
+
+        assert release_dead_bench_runs(instance) == ["dead"]
+        assert instance.get_run_by_id("dead").status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id("alive").status == DagsterRunStatus.STARTED
+        assert storage.get_concurrency_run_ids() == {"alive"}

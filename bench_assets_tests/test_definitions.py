@@ -29,3 +29,12 @@ def test_every_run_asset_has_a_blocking_nothing_lost_check():
     checks = defs.get_repository_def().asset_graph.asset_check_keys
     names = {(c.asset_key.to_user_string(), c.name) for c in checks}
     assert {("image_classification_run", "nothing_lost"), ("language_modeling_run", "nothing_lost")} <= names
+
+
+def test_benchmark_runs_take_one_pool_so_they_never_time_each_other():
+    from bench_assets.assets.inference import BENCHMARK_POOL
+
+    for job_name in ("image_classification_job", "language_modeling_job"):
+        job = defs.resolve_job_def(job_name)
+        run_step = next(node for name, node in job.graph.node_dict.items() if name.endswith("_run"))
+        assert run_step.definition.pool == BENCHMARK_POOL

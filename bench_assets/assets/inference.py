@@ -28,6 +28,8 @@ HEADLINE_METRICS = (
     "mean_load_model_latency_milli_secs",
 )
 NOTHING_LOST = "nothing_lost"
+# Runs that share a machine time each other: all benchmark runs take this pool, one at a time (dagster.yaml).
+BENCHMARK_POOL = "benchmark"
 # The run's own copy of its input, in its run directory: what the pipeline reads and the run counts.
 INPUT_SNAPSHOT = "input.txt"
 # Measurements the platform makes itself, beside Beam's.
@@ -216,6 +218,7 @@ def nothing_lost_spec(asset_name: str) -> dg.AssetCheckSpec:
     deps=["openimage_sample", "image_model_weights"],
     check_specs=[nothing_lost_spec("image_classification_run")],
     kinds={"beam", "pytorch", "duckdb"},
+    pool=BENCHMARK_POOL,
 )
 def image_classification_run(
     context: dg.AssetExecutionContext,
@@ -261,6 +264,7 @@ def image_classification_run(
     deps=["sentence_corpus", "language_model_weights"],
     check_specs=[nothing_lost_spec("language_modeling_run")],
     kinds={"beam", "pytorch", "duckdb"},
+    pool=BENCHMARK_POOL,
 )
 def language_modeling_run(
     context: dg.AssetExecutionContext,
