@@ -112,7 +112,7 @@ def execute_benchmark_run(
     config: InferenceRunConfig,
     benchmark: str,
     input_file: Path,
-    build: Callable[[beam.Pipeline, Path], None],
+    build: Callable[[beam.Pipeline, Path, Path], None],
     batching: dict,
 ) -> dg.MaterializeResult:
     """Records the run, runs the pipeline with progress reports, loads its outputs, and checks nothing was lost."""
@@ -124,7 +124,7 @@ def execute_benchmark_run(
         raise FileNotFoundError(f"input file {input_file} does not exist: materialize the {benchmark} dataset first")
     run_id = uuid.uuid4().hex
     run_dir = settings.run_dir(run_id)
-    _, dataset_size = snapshot_input(input_file, run_dir)
+    snapshot, dataset_size = snapshot_input(input_file, run_dir)
     runner_options = {"pipeline_args": runner.pipeline_args(), "workers": runner.workers}
     fingerprint = environment_fingerprint(runner.runner, runner_options)
     record = results.RunRecord(
@@ -153,7 +153,7 @@ def execute_benchmark_run(
     context.log.info(f"run {run_id}: {model} over {dataset_size:,} items on {runner.runner}, {weights['source']} weights")
     try:
         monitor = ProgressMonitor(run_dir / "progress", dataset_size, context.log.info)
-        pipeline_run = run_pipeline(lambda p: build(p, run_dir), runner, monitor)
+        pipeline_run = run_pipeline(lambda p: build(p, snapshot, run_dir), runner, monitor)
         context.log.info(f"run {run_id} pipeline done: {monitor.describe()}")
         harness_metrics = [
             {"namespace": HARNESS_NAMESPACE, "metric": name, "value": value, "unit": unit}
@@ -233,10 +233,10 @@ def image_classification_run(
     weights_path = settings.weights_path(spec.name)
     image_roots = settings.image_roots()
 
-    def build(pipeline: beam.Pipeline, run_dir: Path) -> None:
+    def build(pipeline: beam.Pipeline, snapshot: Path, run_dir: Path) -> None:
         image_classification.build_pipeline(
             pipeline,
-            image_list=run_dir / INPUT_SNAPSHOT,
+            image_list=snapshot,
             spec=spec,
             state_dict_path=weights_path,
             run_dir=run_dir,
@@ -278,10 +278,10 @@ def language_modeling_run(
     corpus = settings.dataset_dir("sentence_corpus") / CORPUS_FILE
     weights_path = settings.weights_path(spec.name)
 
-    def build(pipeline: beam.Pipeline, run_dir: Path) -> None:
+    def build(pipeline: beam.Pipeline, snapshot: Path, run_dir: Path) -> None:
         language_modeling.build_pipeline(
             pipeline,
-            corpus=run_dir / INPUT_SNAPSHOT,
+            corpus=snapshot,
             spec=spec,
             state_dict_path=weights_path,
             run_dir=run_dir,
