@@ -120,12 +120,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import dagster as dg
 
-    from bench_assets.jobs import BENCHMARK_JOBS, datasets_job, metrics_job
+    from bench_assets.benchmarks import BENCHMARKS
+    from bench_assets.defs.datasets import datasets_job
+    from bench_assets.defs.metrics import metrics_job
 
     for run_id in release_dead_bench_runs(dg.DagsterInstance.get()):
         print(f"released run {run_id}: its bench process had died", file=sys.stderr)
 
-    known = {key: job.name for job in BENCHMARK_JOBS for key in job.partitions_def.get_partition_keys()}
+    known = {model: benchmark.job_name for benchmark in BENCHMARKS for model in benchmark.models}
     unknown = sorted(set(args.models or []) - set(known))
     if unknown:
         parser.error(f"unknown models {unknown}; accepted values: {sorted(known)}")

@@ -90,6 +90,7 @@ ADDED_COLUMNS = (
     ("runs", "process_started_at", "DOUBLE"),
     ("predictions", "line", "INTEGER"),
     ("failures", "line", "INTEGER"),
+    ("predictions", "detail", "VARCHAR"),
 )
 
 # Column types of each pipeline output, for reading its JSON lines.
@@ -102,6 +103,8 @@ OUTPUT_COLUMNS = {
         "score": "DOUBLE",
         "expected_label": "VARCHAR",
         "batch_id": "VARCHAR",
+        # JSON text of what a benchmark's prediction holds beyond its top answer (top-5 classes, detections).
+        "detail": "VARCHAR",
     },
     "failures": {"line": "INTEGER", "item_id": "VARCHAR", "stage": "VARCHAR", "reason": "VARCHAR"},
     "batches": {"batch_id": "VARCHAR", "batch_size": "INTEGER", "latency_us": "DOUBLE", "started_at": "DOUBLE"},

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from bench_assets.assets.datasets import CORPUS_FILE, IMAGE_LIST
-from bench_assets.assets.inference import image_classification_run, language_modeling_run
-from bench_assets.assets.weights import image_model_weights, language_model_weights
-from bench_assets.images import shipped_photo_path
-from bench_assets.pipelines.common import DecodeLines, FAILED, index_lines, numbered_lines
-from bench_assets.pipelines.image_classification import MAX_IMAGE_PIXELS, decode_image
+from bench_assets_tests.assets import CORPUS_FILE, IMAGE_LIST
+from bench_assets_tests.assets import image_classification_run, language_modeling_run
+from bench_assets_tests.assets import image_model_weights, language_model_weights
+from bench_assets.benchmarks.image_classification.images import shipped_photo_path
+from bench_assets.pipeline.input_lines import DecodeLines, index_lines, numbered_lines
+from bench_assets.pipeline.failures import FAILED
+from bench_assets.benchmarks.image_classification.pipeline import MAX_IMAGE_PIXELS, decode_image
 from bench_assets_tests.conftest import materialize
 
 PREDICTED = "predicted"
@@ -236,10 +237,12 @@ def test_bad_lines_are_failures_on_dask_too(tmp_path):
     import torch
     from transformers import BertConfig
 
-    from bench_assets.models import LANGUAGE_MODELING, ModelSpec, build_bert_for_masked_lm
-    from bench_assets.pipelines import language_modeling
-    from bench_assets.pipelines.common import ProgressMonitor, read_output_rows
-    from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
+    from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELING, build_bert_for_masked_lm
+    from bench_assets.spec import ModelSpec
+    from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
+    from bench_assets.pipeline.progress import ProgressMonitor
+    from bench_assets.pipeline.outputs import read_output_rows
+    from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
 
     tiny_bert = ModelSpec(
         "tiny-bert", LANGUAGE_MODELING, build_bert_for_masked_lm,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench_assets import corpus
+from bench_assets.benchmarks.language_modeling import corpus
 
 # "<text> <word> ." with ASCII text and nothing but one space before the final ".".
 SENTENCE_FORM = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*\S)? (?P<word>[A-Za-z]+) \.$")
@@ -47,7 +47,7 @@ def test_same_list_in_a_fresh_process_with_another_hash_seed(small):
     # String hashing is randomised per process: any set-ordered step would change the list.
     script = (
         "import hashlib\n"
-        "from bench_assets import corpus\n"
+        "from bench_assets.benchmarks.language_modeling import corpus\n"
         "print(len(corpus.load_bert_tokenizer()))\n"
         "print(hashlib.sha256('\\n'.join(corpus.build_sentence_corpus(300, seed=1)).encode()).hexdigest())\n"
     )

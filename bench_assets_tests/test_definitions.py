@@ -1,5 +1,6 @@
 from bench_assets.definitions import defs
-from bench_assets.models import IMAGE_MODELS, LANGUAGE_MODELS
+from bench_assets.benchmarks.image_classification.models import IMAGE_MODELS
+from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELS
 
 
 def test_definitions_load_with_every_asset_and_job():
@@ -32,7 +33,7 @@ def test_every_run_asset_has_a_blocking_nothing_lost_check():
 
 
 def test_benchmark_runs_take_one_pool_so_they_never_time_each_other():
-    from bench_assets.assets.inference import BENCHMARK_POOL
+    from bench_assets.defs.benchmarks import BENCHMARK_POOL
 
     for job_name in ("image_classification_job", "language_modeling_job"):
         job = defs.resolve_job_def(job_name)

@@ -15,10 +15,10 @@ import torch
 from dagster_duckdb import DuckDBResource
 
 from bench_assets import results
-from bench_assets.assets.datasets import IMAGE_LIST
-from bench_assets.assets.inference import image_classification_run
-from bench_assets.assets.weights import image_model_weights
-from bench_assets.images import shipped_photo_path
+from bench_assets_tests.assets import IMAGE_LIST
+from bench_assets_tests.assets import image_classification_run
+from bench_assets_tests.assets import image_model_weights
+from bench_assets.benchmarks.image_classification.images import shipped_photo_path
 from bench_assets.resources import BenchDuckDBResource, BenchmarkSettings, DatabaseLockedError, connect_waiting
 from bench_assets_tests.conftest import materialize
 
@@ -33,8 +33,8 @@ KILLABLE_RUN = textwrap.dedent(
     import json, pathlib, sys, time
     import dagster as dg
     from dagster_duckdb import DuckDBResource
-    from bench_assets.assets.inference import image_classification_run
-    from bench_assets.pipelines import image_classification
+    from bench_assets_tests.assets import image_classification_run
+    from bench_assets.benchmarks.image_classification import pipeline as image_classification
     from bench_assets.resources import BenchmarkSettings
 
     data_dir, database, marker, run_config = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3]), json.loads(sys.argv[4])

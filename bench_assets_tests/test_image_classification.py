@@ -2,14 +2,16 @@
 
 import pytest
 
-from bench_assets.assets.datasets import openimage_sample
-from bench_assets.assets.inference import image_classification_run
-from bench_assets.assets.weights import image_model_weights
-from bench_assets.images import shipped_photo_path
-from bench_assets.models import IMAGE_MODELS, imagenet_class_names, prepare_weights
-from bench_assets.pipelines import image_classification
-from bench_assets.pipelines.common import ProgressMonitor, read_output_rows
-from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
+from bench_assets_tests.assets import openimage_sample
+from bench_assets_tests.assets import image_classification_run
+from bench_assets_tests.assets import image_model_weights
+from bench_assets.benchmarks.image_classification.images import shipped_photo_path
+from bench_assets.benchmarks.image_classification.models import IMAGE_MODELS, imagenet_class_names
+from bench_assets.weights import prepare_weights
+from bench_assets.benchmarks.image_classification import pipeline as image_classification
+from bench_assets.pipeline.progress import ProgressMonitor
+from bench_assets.pipeline.outputs import read_output_rows
+from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
 from bench_assets_tests.conftest import materialize, with_settings
 
 RUN_ASSETS = [image_model_weights, image_classification_run]

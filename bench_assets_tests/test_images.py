@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench_assets.images import SOURCE_PHOTOS, build_image_sample, shipped_photo_path
+from bench_assets.benchmarks.image_classification.images import SOURCE_PHOTOS, build_image_sample, shipped_photo_path
 
 # Small enough to build in about half a second, large enough for sizes and aspect ratios to spread.
 SPREAD_COUNT = 24

@@ -6,14 +6,16 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from bench_assets.assets.datasets import sentence_corpus
-from bench_assets.assets.inference import language_modeling_run
-from bench_assets.assets.weights import language_model_weights
-from bench_assets.corpus import build_sentence_corpus, mask_last_word, write_corpus
-from bench_assets.models import LANGUAGE_MODELING, ModelSpec, build_bert_for_masked_lm
-from bench_assets.pipelines import language_modeling
-from bench_assets.pipelines.common import ProgressMonitor, read_output_rows
-from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
+from bench_assets_tests.assets import sentence_corpus
+from bench_assets_tests.assets import language_modeling_run
+from bench_assets_tests.assets import language_model_weights
+from bench_assets.benchmarks.language_modeling.corpus import build_sentence_corpus, mask_last_word, write_corpus
+from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELING, build_bert_for_masked_lm
+from bench_assets.spec import ModelSpec
+from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
+from bench_assets.pipeline.progress import ProgressMonitor
+from bench_assets.pipeline.outputs import read_output_rows
+from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
 from bench_assets_tests.conftest import materialize
 
 RUN_ASSETS = [language_model_weights, language_modeling_run]
@@ -102,7 +104,7 @@ def test_unknown_batching_mode_is_refused_with_the_accepted_values(bench_resourc
 
 @pytest.mark.parametrize("model", ["bert-base-uncased", "bert-large-uncased"])
 def test_bert_partitions_have_the_exact_published_sizes(model):
-    from bench_assets.models import LANGUAGE_MODELS
+    from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELS
 
     parameters = sum(p.numel() for p in LANGUAGE_MODELS[model].build().parameters())
     assert parameters == {"bert-base-uncased": 109_514_298, "bert-large-uncased": 335_174_458}[model]

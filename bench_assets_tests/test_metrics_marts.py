@@ -9,9 +9,9 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from bench_assets.assets.metrics import change_points, dbt_resource, metrics_dbt_assets
-from bench_assets.assets.report import REPORT_PATH, benchmark_report
-from bench_assets.checks import regression_checks
+from bench_assets.defs.metrics import change_points, dbt_resource, metrics_dbt_assets
+from bench_assets.defs.report import REPORT_PATH, benchmark_report
+from bench_assets.defs.regression_checks import regression_checks
 from bench_assets.resources import REPO_ROOT, BenchmarkSettings
 from bench_assets_tests.run_history import HandMadeRun, write_runs
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench_assets.assets.report import REGRESSION_COLOR, SERIES_COLORS, render_report
-from bench_assets.checks import headline_metrics
+from bench_assets.defs.report import REGRESSION_COLOR, SERIES_COLORS, render_report
+from bench_assets.defs.regression_checks import headline_metrics
 
 CHROMIUM = Path("/usr/bin/chromium")
 RUNS = 10

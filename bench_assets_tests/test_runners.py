@@ -11,11 +11,14 @@ import torch
 from distributed import LocalCluster
 from PIL import Image
 
-from bench_assets.corpus import build_sentence_corpus, write_corpus
-from bench_assets.models import IMAGE_CLASSIFICATION, ModelSpec, build_torchvision_model
-from bench_assets.pipelines import image_classification, language_modeling
-from bench_assets.pipelines.common import ProgressMonitor, read_output_rows
-from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
+from bench_assets.benchmarks.language_modeling.corpus import build_sentence_corpus, write_corpus
+from bench_assets.benchmarks.image_classification.models import IMAGE_CLASSIFICATION, build_torchvision_model
+from bench_assets.spec import ModelSpec
+from bench_assets.benchmarks.image_classification import pipeline as image_classification
+from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
+from bench_assets.pipeline.progress import ProgressMonitor
+from bench_assets.pipeline.outputs import read_output_rows
+from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
 from bench_assets_tests.conftest import materialize
 from bench_assets_tests.test_language_modeling import TINY_BERT, run_config
 
@@ -107,9 +110,9 @@ def test_language_pipeline_delivers_every_item_once(runner, mode, sentence_input
     [{"runner": "dask", "workers": 2}, {"runner": "direct", "direct_running_mode": "multi_processing", "workers": 2}],
 )
 def test_runner_is_a_choice_of_each_run_and_recorded_with_it(runner_config, bench_resources, query):
-    from bench_assets.assets.datasets import sentence_corpus
-    from bench_assets.assets.inference import language_modeling_run
-    from bench_assets.assets.weights import language_model_weights
+    from bench_assets_tests.assets import sentence_corpus
+    from bench_assets_tests.assets import language_modeling_run
+    from bench_assets_tests.assets import language_model_weights
 
     materialize([sentence_corpus], bench_resources)
     result = materialize(

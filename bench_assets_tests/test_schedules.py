@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from bench_assets.definitions import defs
-from bench_assets.jobs import BENCHMARK_JOBS
-from bench_assets.schedules import NIGHTLY_RUN_TAG
+from bench_assets.benchmarks import BENCHMARKS
+from bench_assets.defs.benchmarks import BENCHMARK_DEFINITIONS, NIGHTLY_RUN_TAG
 
 METRIC_ASSETS = {"stg_runs", "run_summary", "latest_runs", "model_trend", "change_points", "regressions",
                  "benchmark_report"}
@@ -15,8 +15,9 @@ METRIC_ASSETS = {"stg_runs", "run_summary", "latest_runs", "model_trend", "chang
 def test_each_benchmark_job_runs_every_partition_nightly_and_is_on():
     night = datetime(2026, 11, 30, 3, 50, tzinfo=timezone.utc)
     repository = defs.get_repository_def()
-    assert len(BENCHMARK_JOBS) == 2
-    for job in BENCHMARK_JOBS:
+    jobs = [d.job for d in BENCHMARK_DEFINITIONS.values()]
+    assert len(jobs) == len(BENCHMARKS) >= 2
+    for job in jobs:
         schedule = repository.get_schedule_def(f"{job.name}_nightly")
         assert (schedule.cron_schedule, schedule.execution_timezone) == ("50 3 * * *", "UTC")
         assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING

@@ -24,12 +24,16 @@ from pathlib import Path
 
 import torch
 
-from bench_assets.corpus import build_sentence_corpus, load_bert_tokenizer, mask_last_word, write_corpus
-from bench_assets.images import build_image_sample
-from bench_assets.models import ALL_MODELS, IMAGE_MODELS, prepare_weights
-from bench_assets.pipelines import image_classification, language_modeling
-from bench_assets.pipelines.common import ProgressMonitor, read_output_rows
-from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
+from bench_assets.benchmarks import MODELS
+from bench_assets.benchmarks.image_classification import pipeline as image_classification
+from bench_assets.benchmarks.image_classification.images import build_image_sample
+from bench_assets.benchmarks.image_classification.models import IMAGE_MODELS
+from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
+from bench_assets.benchmarks.language_modeling.corpus import build_sentence_corpus, load_bert_tokenizer, mask_last_word, write_corpus
+from bench_assets.pipeline.outputs import read_output_rows
+from bench_assets.pipeline.progress import ProgressMonitor
+from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
+from bench_assets.weights import prepare_weights
 from bench_assets.resources import default_data_dir
 
 WORK_DIR = Path(default_data_dir()) / "harness_cost"
@@ -49,12 +53,12 @@ def sentence_inputs(count: int) -> Path:
 def weights_for(model: str) -> Path:
     path = WORK_DIR / "weights" / f"{model}.pt"
     if not path.exists():
-        prepare_weights(ALL_MODELS[model], path, configured=None, seed=11)
+        prepare_weights(MODELS[model], path, configured=None, seed=11)
     return path
 
 
 def measure_beam(model: str, inputs: Path, runner: str, batch: tuple[int, int]) -> dict:
-    spec = ALL_MODELS[model]
+    spec = MODELS[model]
     with tempfile.TemporaryDirectory() as run_dir:
         run_dir = Path(run_dir)
 
@@ -88,7 +92,7 @@ def measure_beam(model: str, inputs: Path, runner: str, batch: tuple[int, int]) 
 
 def measure_plain(model: str, inputs: Path, batch_size: int) -> dict:
     """The same decode, preprocessing and forward pass as the pipeline, as one plain loop."""
-    spec = ALL_MODELS[model]
+    spec = MODELS[model]
     start = time.perf_counter()
     network = spec.build()
     network.load_state_dict(torch.load(weights_for(model), map_location="cpu", weights_only=True))
@@ -129,11 +133,13 @@ def orchestration_overhead() -> dict:
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
-    from bench_assets.assets import datasets, inference, weights
+    from bench_assets import run_lifecycle
+    from bench_assets.defs.benchmarks import BENCHMARK_DEFINITIONS
+    from bench_assets.defs.datasets import DATASET_ASSETS
     from bench_assets.resources import BenchmarkSettings
 
     marks = {}
-    real_run_pipeline = inference.run_pipeline
+    real_run_pipeline = run_lifecycle.run_pipeline
 
     def timed_run_pipeline(*args, **kwargs):
         marks["pipeline_start"] = time.perf_counter()
@@ -142,18 +148,18 @@ def orchestration_overhead() -> dict:
         finally:
             marks["pipeline_end"] = time.perf_counter()
 
-    inference.run_pipeline = timed_run_pipeline
+    run_lifecycle.run_pipeline = timed_run_pipeline
     with tempfile.TemporaryDirectory() as tmp:
         resources = {
             "settings": BenchmarkSettings(profile="smoke", data_dir=tmp),
             "duckdb": DuckDBResource(database=f"{tmp}/bench.duckdb"),
         }
-        dg.materialize([datasets.openimage_sample], resources=resources)
-        dg.materialize([weights.image_model_weights], resources=resources, partition_key="efficientnet_lite0")
+        dg.materialize([DATASET_ASSETS["openimage_sample"]], resources=resources)
+        dg.materialize([BENCHMARK_DEFINITIONS["image_classification"].weights], resources=resources, partition_key="efficientnet_lite0")
         requested = time.perf_counter()
-        dg.materialize([inference.image_classification_run], resources=resources, partition_key="efficientnet_lite0")
+        dg.materialize([BENCHMARK_DEFINITIONS["image_classification"].run], resources=resources, partition_key="efficientnet_lite0")
         returned = time.perf_counter()
-    inference.run_pipeline = real_run_pipeline
+    run_lifecycle.run_pipeline = real_run_pipeline
     return {
         "before_pipeline_s": marks["pipeline_start"] - requested,
         "after_pipeline_s": returned - marks["pipeline_end"],

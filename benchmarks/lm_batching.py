@@ -12,11 +12,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_assets.corpus import build_sentence_corpus, write_corpus
-from bench_assets.models import LANGUAGE_MODELS, prepare_weights
-from bench_assets.pipelines import language_modeling
-from bench_assets.pipelines.common import ProgressMonitor, read_output_rows
-from bench_assets.pipelines.runner import RunnerSettings, run_pipeline
+from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
+from bench_assets.benchmarks.language_modeling.corpus import build_sentence_corpus, write_corpus
+from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELS
+from bench_assets.pipeline.outputs import read_output_rows
+from bench_assets.pipeline.progress import ProgressMonitor
+from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
+from bench_assets.weights import prepare_weights
 
 
 def run_mode(mode, corpus, spec, weights, work, total, args) -> dict:

@@ -20,22 +20,16 @@ import apache_beam as beam
 import numpy as np
 import torch
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor, default_tensor_inference_fn
 from PIL import Image, UnidentifiedImageError
 from torchvision import transforms
 
-from bench_assets.models import ModelSpec, imagenet_class_names
-from bench_assets.pipelines.common import (
-    BATCHES,
-    FAILED,
-    PREPROCESS,
-    READ,
-    TimedInference,
-    failure_row,
-    read_items,
-    write_run_outputs,
-)
+from bench_assets.benchmarks.image_classification.models import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
+from bench_assets.pipeline.failures import FAILED, PREPROCESS, READ, failure_row
+from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
+from bench_assets.pipeline.prediction_rows import RowFields
+from bench_assets.pipeline.read_predict_write import read_predict_write
+from bench_assets.spec import ModelSpec, PipelineRequest
 
 IMAGE_SIZE = 224
 # Far more pixels than any photo (8000 x 8000): such a file is refused from its header, before decoding, as a
@@ -51,7 +45,7 @@ def image_transform(spec: ModelSpec) -> transforms.Compose:
         [
             transforms.Resize((IMAGE_SIZE, IMAGE_SIZE)),
             transforms.ToTensor(),
-            transforms.Normalize(mean=spec.normalize_mean, std=spec.normalize_std),
+            transforms.Normalize(mean=spec.preprocess.get("mean", IMAGENET_MEAN), std=spec.preprocess.get("std", IMAGENET_STD)),
         ]
     )
 
@@ -153,40 +147,26 @@ class DecodeImages(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
 
 
-class ToPredictionRows(beam.DoFn):
-    """((line, path), PredictionResult) -> prediction row, plus the record of the batch it was predicted in."""
+class ImageNetTop1(RowFields):
+    """The class the logits rank first: its index, ImageNet name and softmax probability."""
 
     def setup(self):
         self._class_names = imagenet_class_names()
 
-    def process(self, keyed_result):
-        (line, path), result = keyed_result
-        logits, batch = result.inference
-        probabilities = torch.softmax(logits, dim=0)
-        score, index = torch.max(probabilities, dim=0)
-        yield {
-            "line": line,
-            "item_id": path,
-            "predicted_index": int(index),
-            "predicted_label": self._class_names[int(index)],
-            "score": float(score),
-            "batch_id": batch.batch_id,
-        }
-        yield beam.pvalue.TaggedOutput(BATCHES, tuple(batch))
+    def __call__(self, item: str, logits: torch.Tensor) -> dict:
+        score, index = torch.max(torch.softmax(logits, dim=0), dim=0)
+        return {"predicted_index": int(index), "predicted_label": self._class_names[int(index)], "score": float(score)}
 
 
 def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str):
-    return KeyedModelHandler(
-        PytorchModelHandlerTensor(
-            state_dict_path=state_dict_path,
-            model_class=spec.model_class,
-            model_params=spec.model_params,
-            device=device,
-            inference_fn=TimedInference(default_tensor_inference_fn),
-            min_batch_size=min_batch_size,
-            max_batch_size=max_batch_size,
-            load_model_args={"weights_only": True},
-        )
+    return keyed_pytorch_handler(
+        PytorchModelHandlerTensor,
+        spec,
+        state_dict_path,
+        default_tensor_inference_fn,
+        device,
+        min_batch_size=min_batch_size,
+        max_batch_size=max_batch_size,
     )
 
 
@@ -204,12 +184,28 @@ def build_pipeline(
     max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> None:
     """`allowed_roots`: directories listed images must lie in (None: anywhere, for scripts and tests)."""
-    paths, unreadable_lines = read_items(pipeline, image_list, "ReadImageNames")
-    decoded = paths | "DecodeAndPreprocess" >> beam.ParDo(
-        DecodeImages(image_transform(spec), allowed_roots, max_pixels)
-    ).with_outputs(FAILED, main="images")
-    handler = model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device)
-    predicted, dead_letters = decoded.images | "PyTorchRunInference" >> RunInference(handler).with_exception_handling()
-    rows = predicted | "ToPredictionRows" >> beam.ParDo(ToPredictionRows()).with_outputs(BATCHES, main="predictions")
-    item_failures = (unreadable_lines, decoded[FAILED]) | "ItemFailures" >> beam.Flatten()
-    write_run_outputs(run_dir, rows, item_failures, dead_letters)
+    read_predict_write(
+        pipeline,
+        input_file=image_list,
+        run_dir=run_dir,
+        prepare=DecodeImages(image_transform(spec), allowed_roots, max_pixels),
+        handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
+        fields=ImageNetTop1(),
+        read_label="ReadImageNames",
+        prepare_label="DecodeAndPreprocess",
+    )
+
+
+def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
+    """A platform run: images only from the image roots (the data folder and the configured image source)."""
+    build_pipeline(
+        pipeline,
+        image_list=run.input_file,
+        spec=run.model,
+        state_dict_path=run.state_dict_path,
+        run_dir=run.run_dir,
+        min_batch_size=run.batching["min_batch_size"],
+        max_batch_size=run.batching["max_batch_size"],
+        device=run.batching["device"],
+        allowed_roots=run.settings.image_roots(),
+    )

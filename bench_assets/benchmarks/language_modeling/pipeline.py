@@ -19,21 +19,17 @@ from pathlib import Path
 
 import apache_beam as beam
 import torch
-from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.base import PredictionResult
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedTensor
 from torch.nn.utils.rnn import pad_sequence
 
-from bench_assets.corpus import load_bert_tokenizer, mask_last_word
-from bench_assets.models import ModelSpec
-from bench_assets.pipelines.common import (
-    BATCHES,
-    FAILED,
-    PREPROCESS,
-    TimedInference,
-    failure_row,
-    read_items,
-    write_run_outputs,
-)
+from bench_assets.benchmarks.language_modeling.corpus import load_bert_tokenizer, mask_last_word
+from bench_assets.pipeline.failures import FAILED, PREPROCESS, failure_row
+from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
+from bench_assets.pipeline.prediction_rows import RowFields
+from bench_assets.pipeline.read_predict_write import read_predict_write
+from bench_assets.run_config import InferenceRunConfig
+from bench_assets.spec import ModelSpec, PipelineRequest
 
 BEAM_EXAMPLE = "beam_example"
 LENGTH_BUCKETED = "length_bucketed"
@@ -109,33 +105,26 @@ class MaskedWordInference:
         return [PredictionResult(example, row, model_id) for example, row in zip(batch, masked_logits)]
 
 
-class ToPredictionRows(beam.DoFn):
-    """((line, sentence), PredictionResult) -> prediction row, plus the record of the batch it was predicted in."""
+class MaskedWord(RowFields):
+    """The word the masked-LM ranks first at the [MASK], its probability, and the word that was masked."""
 
     def setup(self):
         self._tokenizer = load_bert_tokenizer()
 
-    def process(self, keyed_result):
-        (line, sentence), result = keyed_result
-        logits, batch = result.inference
+    def __call__(self, sentence: str, logits: torch.Tensor) -> dict:
         score, token_id = torch.max(torch.softmax(logits, dim=0), dim=0)
-        yield {
-            "line": line,
-            "item_id": sentence,
+        return {
             "predicted_index": int(token_id),
             "predicted_label": self._tokenizer.decode([int(token_id)]).strip(),
             "score": float(score),
             "expected_label": mask_last_word(sentence)[1],
-            "batch_id": batch.batch_id,
         }
-        yield beam.pvalue.TaggedOutput(BATCHES, tuple(batch))
 
 
 def model_handler(
     spec: ModelSpec, state_dict_path: str, batching_mode: str, min_batch_size: int, max_batch_size: int, device: str
 ):
     tokenizer = load_bert_tokenizer()
-    inference_fn = TimedInference(MaskedWordInference(tokenizer.mask_token_id, tokenizer.pad_token_id))
     if batching_mode == BEAM_EXAMPLE:
         batching = {"min_batch_size": 1, "max_batch_size": 1}
     else:
@@ -145,16 +134,13 @@ def model_handler(
             "batch_length_fn": token_count,
             "batch_bucket_boundaries": BUCKET_BOUNDARIES,
         }
-    return KeyedModelHandler(
-        PytorchModelHandlerKeyedTensor(
-            state_dict_path=state_dict_path,
-            model_class=spec.model_class,
-            model_params=spec.model_params,
-            device=device,
-            inference_fn=inference_fn,
-            load_model_args={"weights_only": True},
-            **batching,
-        )
+    return keyed_pytorch_handler(
+        PytorchModelHandlerKeyedTensor,
+        spec,
+        state_dict_path,
+        MaskedWordInference(tokenizer.mask_token_id, tokenizer.pad_token_id),
+        device,
+        **batching,
     )
 
 
@@ -170,14 +156,42 @@ def build_pipeline(
     max_batch_size: int,
     device: str = "CPU",
 ) -> None:
-    sentences, unreadable_lines = read_items(pipeline, corpus, "ReadSentences")
-    tokenized = sentences | "MaskAndTokenize" >> beam.ParDo(TokenizeSentences()).with_outputs(
-        FAILED, main="tokenized"
+    read_predict_write(
+        pipeline,
+        input_file=corpus,
+        run_dir=run_dir,
+        prepare=TokenizeSentences(),
+        handler=model_handler(spec, str(state_dict_path), batching_mode, min_batch_size, max_batch_size, device),
+        fields=MaskedWord(),
+        read_label="ReadSentences",
+        prepare_label="MaskAndTokenize",
     )
-    handler = model_handler(spec, str(state_dict_path), batching_mode, min_batch_size, max_batch_size, device)
-    predicted, dead_letters = tokenized.tokenized | "PyTorchRunInference" >> RunInference(
-        handler
-    ).with_exception_handling()
-    rows = predicted | "ToPredictionRows" >> beam.ParDo(ToPredictionRows()).with_outputs(BATCHES, main="predictions")
-    item_failures = (unreadable_lines, tokenized[FAILED]) | "ItemFailures" >> beam.Flatten()
-    write_run_outputs(run_dir, rows, item_failures, dead_letters)
+
+
+class LanguageModelingRunConfig(InferenceRunConfig):
+    """Adds the batching mode: Beam's example (one sentence per batch) or length-bucketed padded batches."""
+
+    batching_mode: str = BEAM_EXAMPLE
+
+    def batching(self) -> dict:
+        if self.batching_mode not in BATCHING_MODES:
+            raise ValueError(f"batching_mode {self.batching_mode!r} is unknown; accepted values: {list(BATCHING_MODES)}")
+        bounds = super().batching()  # checked in every mode: a wrong value is an error even where it is unused
+        if self.batching_mode == BEAM_EXAMPLE:
+            # Beam's example infers each sentence alone; the batch bounds do not apply.
+            return {"mode": self.batching_mode, "min_batch_size": 1, "max_batch_size": 1, "device": self.device}
+        return {"mode": self.batching_mode, **bounds, "bucket_boundaries": BUCKET_BOUNDARIES}
+
+
+def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
+    build_pipeline(
+        pipeline,
+        corpus=run.input_file,
+        spec=run.model,
+        state_dict_path=run.state_dict_path,
+        run_dir=run.run_dir,
+        batching_mode=run.batching["mode"],
+        min_batch_size=run.batching["min_batch_size"],
+        max_batch_size=run.batching["max_batch_size"],
+        device=run.batching["device"],
+    )

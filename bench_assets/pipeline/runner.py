@@ -13,7 +13,8 @@ import psutil
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
-from bench_assets.pipelines.common import ProgressMonitor, beam_metric_rows
+from bench_assets.pipeline.beam_metrics import BEAM_METRICS_NAMESPACE, beam_metric_rows
+from bench_assets.pipeline.progress import ProgressMonitor
 
 DIRECT_RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
 # Runners reached only through their own pipeline options (extra_pipeline_args), by Beam's name for them.
@@ -76,7 +77,7 @@ class RunnerSettings:
             return
         from distributed import LocalCluster
 
-        from bench_assets.pipelines.dask_runner import CompleteDaskRunner
+        from bench_assets.pipeline.dask_runner import CompleteDaskRunner
 
         with contextlib.ExitStack() as stack:
             address = self.dask_address
@@ -140,9 +141,13 @@ class PeakMemory:
 
 
 def run_pipeline(
-    build: Callable[[beam.Pipeline], None], settings: RunnerSettings, monitor: ProgressMonitor
+    build: Callable[[beam.Pipeline], None],
+    settings: RunnerSettings,
+    monitor: ProgressMonitor,
+    metrics_namespace: str = BEAM_METRICS_NAMESPACE,
 ) -> PipelineRun:
-    """Builds the pipeline, runs it to the end while reporting progress, and returns Beam's metrics."""
+    """Builds the pipeline, runs it to the end while reporting progress, and returns Beam's metrics (those its
+    model handler reports under `metrics_namespace`)."""
     with settings.pipeline() as pipeline:
         build(pipeline)
         start = time.perf_counter()
@@ -152,4 +157,4 @@ def run_pipeline(
         wall_seconds = time.perf_counter() - start
     if state != PipelineState.DONE:
         raise RuntimeError(f"the Beam pipeline ended in state {state}")
-    return PipelineRun(beam_metric_rows(result), wall_seconds, memory.peak_bytes)
+    return PipelineRun(beam_metric_rows(result, metrics_namespace), wall_seconds, memory.peak_bytes)

@@ -13,8 +13,8 @@ import duckdb as duckdb_module
 from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
-from bench_assets.assets.metrics import AFTER_BENCHMARK_RUNS, DUCKDB_POOL, metrics_dbt_assets
-from bench_assets.checks import ALERT_WINDOW_RUNS, headline_metrics
+from bench_assets.defs.metrics import AFTER_BENCHMARK_RUNS, DUCKDB_POOL, metrics_dbt_assets
+from bench_assets.defs.regression_checks import ALERT_WINDOW_RUNS, headline_metrics
 from bench_assets.resources import BenchmarkSettings
 
 REPORT_PATH = "reports/benchmarks.html"  # under the data folder
@@ -258,3 +258,8 @@ def benchmark_report(settings: BenchmarkSettings, duckdb: DuckDBResource) -> dg.
             "bytes": len(page.encode()),
         }
     )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[benchmark_report])

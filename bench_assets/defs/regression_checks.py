@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
-from bench_assets.assets.metrics import DBT_PROJECT_DIR, DUCKDB_POOL, metrics_dbt_assets
+from bench_assets.defs.metrics import DBT_PROJECT_DIR, DUCKDB_POOL, metrics_dbt_assets
 
 REGRESSIONS = get_asset_key_for_model([metrics_dbt_assets], "regressions")
 # Like Beam's perf alerts: a change is news for the 14 runs that follow it, then it is the new normal.
@@ -81,3 +81,8 @@ def regressions_table(found: list[dict], unit: str) -> str:
 
 
 regression_checks = [regression_check(headline) for headline in headline_metrics()]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(asset_checks=regression_checks)

