@@ -23,9 +23,15 @@ NIGHTLY_RUN_TAG = "bench/nightly"
 
 
 def weights_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.asset(name=benchmark.weights_asset_name, group_name="models", partitions_def=partitions_def, kinds={"pytorch"})
+    @dg.asset(
+        name=benchmark.weights_asset_name,
+        group_name="models",
+        partitions_def=partitions_def,
+        kinds=set(benchmark.kinds) - {"beam", "duckdb"},  # the model's framework
+    )
     def model_weights(context: dg.AssetExecutionContext, settings: BenchmarkSettings) -> dg.MaterializeResult:
-        """The model's state dict: a configured pretrained file, else shipped weights, else a seeded random init."""
+        """The model file each run loads (for PyTorch models a state dict: a configured pretrained file, else
+        shipped weights, else a seeded random init), its source and sha256."""
         spec = benchmark.models[context.partition_key]
         prepare = benchmark.prepare_weights or prepare_weights
         configured = settings.configured_weights(spec.name) or spec.weights_file
