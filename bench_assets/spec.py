@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from bench_assets.resources import BenchmarkSettings
 
 
+# The note of a model whose weights no installed package ships: its speed is real, its predictions are not.
+SEEDED_RANDOM = "seeded random weights unless weights_dir holds real ones: speed is real, predictions are meaningless"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One benchmarked model, and the partition key that names it."""
@@ -53,6 +57,8 @@ class DatasetSpec:
     description: str
     # (context, settings, folder) -> the materialization's metadata; writes folder / file_name.
     build: Callable[[dg.AssetExecutionContext, BenchmarkSettings, Path], dict]
+    # The settings field naming a configured source it samples instead of generating (part of a run's identity).
+    source_setting: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,24 @@ To add a benchmark, write its package (dataset, models, pipeline, row fields, an
 BENCHMARK in its __init__) and add it to BUILT_IN. The platform makes its assets, check, job and schedule.
 """
 
-from bench_assets.benchmarks import image_classification, language_modeling, table_rows
+from bench_assets.benchmarks import (
+    image_classification,
+    imagenet_rightfit,
+    language_modeling,
+    object_detection,
+    sentiment,
+    table_rows,
+)
 from bench_assets.user_models import models_file, with_user_models
 
-BUILT_IN = (image_classification.BENCHMARK, language_modeling.BENCHMARK, table_rows.BENCHMARK)
+BUILT_IN = (
+    image_classification.BENCHMARK,
+    language_modeling.BENCHMARK,
+    sentiment.BENCHMARK,
+    object_detection.BENCHMARK,
+    imagenet_rightfit.BENCHMARK,
+    table_rows.BENCHMARK,
+)
 # With a person's own models from the models file (bench_assets/user_models.py), each in its benchmark.
 BENCHMARKS = with_user_models(BUILT_IN, models_file())
 BENCHMARKS_BY_NAME = {benchmark.name: benchmark for benchmark in BENCHMARKS}

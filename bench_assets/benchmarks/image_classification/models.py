@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench_assets.spec import ModelSpec
+from bench_assets.spec import SEEDED_RANDOM, ModelSpec
 
 IMAGE_CLASSIFICATION = "image_classification"
 
@@ -48,9 +48,9 @@ def efficientnet_lite0_shipped_state_dict() -> dict[str, torch.Tensor]:
 IMAGE_MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("resnet101", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet101"}),
-        ModelSpec("resnet152", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet152"}),
-        ModelSpec("resnet50", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet50"}),
+        ModelSpec("resnet101", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet101"}, note=SEEDED_RANDOM),
+        ModelSpec("resnet152", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet152"}, note=SEEDED_RANDOM),
+        ModelSpec("resnet50", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet50"}, note=SEEDED_RANDOM),
         ModelSpec(
             "efficientnet_lite0",
             IMAGE_CLASSIFICATION,

@@ -1,0 +1,20 @@
+"""ImageNet right-fitting (Beam's `pytorch_imagenet_rightfit` example): EfficientNet-B0 over the image sample, each
+adaptive batch run in chunks of 16, top-5 ImageNet classes per image."""
+
+from bench_assets.benchmarks.image_classification.images import OPENIMAGE_SAMPLE
+from bench_assets.benchmarks.imagenet_rightfit.models import IMAGENET_RIGHTFIT, RIGHTFIT_MODELS
+from bench_assets.benchmarks.imagenet_rightfit.pipeline import build_run
+from bench_assets.resources import BenchmarkSettings
+from bench_assets.spec import BenchmarkSpec
+
+BENCHMARK = BenchmarkSpec(
+    name=IMAGENET_RIGHTFIT,
+    description=(
+        "Top-5 ImageNet classes of the image sample with timm's EfficientNet-B0 (seeded random weights), Beam "
+        "RunInference batching adaptively and each batch inferred in chunks of 16, as Beam's right-fitting example."
+    ),
+    dataset=OPENIMAGE_SAMPLE,  # the image classification benchmark's image set: one asset, built once
+    models=RIGHTFIT_MODELS,
+    build_pipeline=build_run,
+    check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
+)

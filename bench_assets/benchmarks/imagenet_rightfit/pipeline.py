@@ -1,0 +1,144 @@
+"""ImageNet classification in chunks, after apache_beam/examples/inference/pytorch_imagenet_rightfit.py.
+
+Read the image list, decode each file to RGB, resize its shorter side to 256, centre-crop 224 x 224 and
+normalise with ImageNet's mean and std, batch adaptively, and run each batch through EfficientNet-B0 in chunks of
+16 (Beam's default `--inference_batch_size`), keeping the top-5 classes of each image.
+
+Beam's right-fitting handler tries chunk sizes 64, 32, 16, 8 with a dummy batch at load time and keeps the first
+that does not run out of memory; only `--inference_batch_size auto` enables that search, which on a CPU would
+always pick 64. We run the default, a fixed chunk of 16, in the inference function; each batch's latency covers
+all its chunks. Beam's example batches from 1 to 10,000 items; we keep the platform's bounds (10 to 100 by
+default, set per run).
+
+Decoding is the image-classification pipeline's: a path outside the allowed roots, or a file that is not a
+usable image, becomes a failure row with its reason where Beam's example logs it and drops the item.
+Resizing is bicubic, as Pillow's default that Beam's example uses; torchvision's centre crop rounds the offset
+where Beam's floors it, at most one pixel apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import apache_beam as beam
+import torch
+from apache_beam.ml.inference.base import PredictionResult
+from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor, default_tensor_inference_fn
+from torchvision import transforms
+
+from bench_assets.benchmarks.image_classification.models import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
+from bench_assets.benchmarks.image_classification.pipeline import DecodeImages
+from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
+from bench_assets.pipeline.prediction_rows import RowFields
+from bench_assets.pipeline.read_predict_write import read_predict_write
+from bench_assets.spec import ModelSpec, PipelineRequest
+
+RESIZE_SHORTER_SIDE = 256
+CROP_SIZE = 224
+# Beam's example default (`--inference_batch_size 16`).
+CHUNK_SIZE = 16
+TOP_K = 5
+
+
+def rightfit_transform() -> transforms.Compose:
+    return transforms.Compose(
+        [
+            transforms.Resize(RESIZE_SHORTER_SIDE, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.CenterCrop(CROP_SIZE),
+            transforms.ToTensor(),
+            transforms.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        ]
+    )
+
+
+class ChunkedInference:
+    """Beam's default tensor inference over consecutive chunks of a batch, results concatenated in order."""
+
+    def __init__(self, chunk_size: int = CHUNK_SIZE):
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        self._chunk_size = chunk_size
+
+    def __call__(
+        self, batch: Sequence[torch.Tensor], model, device, inference_args=None, model_id=None
+    ) -> list[PredictionResult]:
+        results = []
+        for start in range(0, len(batch), self._chunk_size):
+            chunk = batch[start : start + self._chunk_size]
+            results.extend(default_tensor_inference_fn(chunk, model, device, inference_args or {}, model_id))
+        return results
+
+
+class ImageNetTop5(RowFields):
+    """The top-1 class (index, ImageNet name, softmax probability), and the top 5 as JSON, as Beam's example keeps."""
+
+    def setup(self):
+        self._class_names = imagenet_class_names()
+
+    def __call__(self, item: str, logits: torch.Tensor) -> dict:
+        scores, indices = torch.topk(torch.softmax(logits, dim=0), k=TOP_K)
+        top = [
+            {"class_id": int(index), "label": self._class_names[int(index)], "score": float(score)}
+            for score, index in zip(scores, indices)
+        ]
+        best = top[0]
+        return {
+            "predicted_index": best["class_id"],
+            "predicted_label": best["label"],
+            "score": best["score"],
+            "detail": json.dumps(top),
+        }
+
+
+def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str):
+    return keyed_pytorch_handler(
+        PytorchModelHandlerTensor,
+        spec,
+        state_dict_path,
+        ChunkedInference(CHUNK_SIZE),
+        device,
+        min_batch_size=min_batch_size,
+        max_batch_size=max_batch_size,
+    )
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    *,
+    image_list: Path,
+    spec: ModelSpec,
+    state_dict_path: Path,
+    run_dir: Path,
+    min_batch_size: int,
+    max_batch_size: int,
+    device: str = "CPU",
+    allowed_roots: Sequence[str | Path] | None = None,
+) -> None:
+    """`allowed_roots`: directories listed images must lie in (None: anywhere, for scripts and tests)."""
+    read_predict_write(
+        pipeline,
+        input_file=image_list,
+        run_dir=run_dir,
+        prepare=DecodeImages(rightfit_transform(), allowed_roots),
+        handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
+        fields=ImageNetTop5(),
+        read_label="ReadImageNames",
+        prepare_label="DecodeAndPreprocess",
+    )
+
+
+def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
+    """A platform run: images only from the image roots (the data folder and the configured image source)."""
+    build_pipeline(
+        pipeline,
+        image_list=run.input_file,
+        spec=run.model,
+        state_dict_path=run.state_dict_path,
+        run_dir=run.run_dir,
+        min_batch_size=run.batching["min_batch_size"],
+        max_batch_size=run.batching["max_batch_size"],
+        device=run.batching["device"],
+        allowed_roots=run.settings.image_roots(),
+    )

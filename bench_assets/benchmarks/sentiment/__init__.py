@@ -1,0 +1,24 @@
+"""Sentiment (Beam's `pytorch_sentiment` benchmark): DistilBERT fine-tuned on SST-2 classifies each sentence of
+the language-modeling benchmark's sentence corpus as NEGATIVE or POSITIVE."""
+
+from bench_assets.benchmarks.language_modeling.corpus import SENTENCE_CORPUS
+from bench_assets.benchmarks.sentiment.models import (
+    SENTIMENT,
+    SENTIMENT_MODELS,
+    build_sequence_classifier_from_folder,
+)
+from bench_assets.benchmarks.sentiment.pipeline import build_run
+from bench_assets.spec import BenchmarkSpec
+
+BENCHMARK = BenchmarkSpec(
+    name=SENTIMENT,
+    description=(
+        "Sentiment classification of the sentence corpus with Beam RunInference and "
+        "DistilBertForSequenceClassification (tokenized to 128 tokens, as Beam's example)."
+    ),
+    dataset=SENTENCE_CORPUS,  # the same asset as language modeling: one sentence_corpus for both
+    models=SENTIMENT_MODELS,
+    build_pipeline=build_run,
+    # e.g. the real distilbert-base-uncased-finetuned-sst-2-english, from a folder (bench_assets/user_models.py)
+    user_model_builders={"huggingface": build_sequence_classifier_from_folder},
+)

@@ -1,0 +1,152 @@
+"""Sentiment classification with Beam's RunInference, after apache_beam/examples/inference/pytorch_sentiment.py.
+
+Read the sentences, tokenize each as Beam's example does (the BERT uncased WordPiece vocabulary, which DistilBERT
+uncased shares; padding="max_length", truncation=True, max_length=128), classify with
+DistilBertForSequenceClassification through a keyed PyTorch model handler, keep the label the softmax ranks first
+(NEGATIVE or POSITIVE) and its probability as the score. Beam's example reads a file or Pub/Sub and writes
+BigQuery; here the input is the platform's numbered lines and the outputs its prediction, failure and batch rows.
+
+Batching: Beam's example gives its handler no batch bounds, so RunInference uses BatchElements' adaptive defaults
+(min_batch_size=1, max_batch_size=10,000, batches grown towards about 10 s of work each). Here the bounds come from
+the run config (InferenceRunConfig: min_batch_size 10, max_batch_size 100 by default), within which BatchElements
+still adapts; set them to 1 and 10000 to batch as Beam's example does. Every item is padded to 128 tokens, as in
+the example, so a batch is always (batch size x 128) and an item's logits do not depend on its batch.
+
+Every line becomes a prediction or a failure row: a blank or non-UTF-8 line fails at `read`; a line that
+tokenizes to nothing usable fails at `preprocess`: nothing left after the tokenizer drops control, format and
+replacement characters, or only [UNK] and special tokens (a line of emoji, say). Sentences longer than 128
+tokens are truncated, as in Beam's example, and predicted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apache_beam as beam
+import torch
+from apache_beam.ml.inference.base import PredictionResult
+from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedTensor
+
+from bench_assets.benchmarks.language_modeling.corpus import load_bert_tokenizer
+from bench_assets.benchmarks.sentiment.models import ID2LABEL
+from bench_assets.pipeline.failures import FAILED, PREPROCESS, failure_row
+from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
+from bench_assets.pipeline.prediction_rows import RowFields
+from bench_assets.pipeline.read_predict_write import read_predict_write
+from bench_assets.spec import ModelSpec, PipelineRequest
+
+# Beam's example: tokenizer(text, padding="max_length", truncation=True, max_length=128).
+MAX_LENGTH = 128
+# What DistilBERT reads (its tokenizer's model_input_names); BERT's tokenizer would add token_type_ids.
+MODEL_INPUTS = ("input_ids", "attention_mask")
+
+
+def tokenize(tokenizer, sentence: str) -> dict[str, torch.Tensor]:
+    """The sentence's model inputs, each of MAX_LENGTH; a ValueError says why the line has nothing to classify."""
+    encoded = tokenizer(
+        sentence,
+        padding="max_length",
+        truncation=True,
+        max_length=MAX_LENGTH,
+        return_tensors="pt",
+        return_token_type_ids=False,
+    )
+    example = {name: encoded[name].squeeze(0) for name in MODEL_INPUTS}
+    attended = example["input_ids"][example["attention_mask"].bool()].tolist()
+    special = set(tokenizer.all_special_ids)  # [CLS], [SEP], [PAD], [MASK] and [UNK]
+    if not any(token not in special for token in attended):
+        content = tokenizer.convert_ids_to_tokens(attended)[1:-1]  # without [CLS] and [SEP]
+        if not content:
+            raise ValueError(
+                "the tokenizer keeps nothing of the line (it drops control, format and replacement characters)"
+            )
+        truncated = len(attended) == MAX_LENGTH
+        kept = f"its first {MAX_LENGTH} tokens (the rest is truncated) hold" if truncated else "it tokenizes to"
+        raise ValueError(f"no vocabulary word: {kept} only {sorted(set(content))}, nothing to classify")
+    return example
+
+
+class TokenizeSentences(beam.DoFn):
+    """(line, sentence) -> ((line, sentence), {input_ids, attention_mask}); an unusable line goes to `failed`."""
+
+    FAILED = FAILED
+
+    def setup(self):
+        self._tokenizer = load_bert_tokenizer()
+
+    def process(self, item: tuple[int, str]):
+        _, sentence = item
+        try:
+            yield item, tokenize(self._tokenizer, sentence)
+        except Exception as error:  # the line's failure, not the run's
+            yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
+
+
+class SequenceClassificationInference:
+    """Stacks a batch of keyed tensors, runs the classifier without gradients and keeps each item's logits.
+
+    Beam's default keyed-tensor inference function does the same stacking and forward pass, then hands each item
+    the model's whole output; keeping only the logits (two numbers an item) is what postprocessing reads.
+    """
+
+    def __call__(self, batch, model, device, inference_args=None, model_id=None) -> list[PredictionResult]:
+        with torch.no_grad():
+            inputs = {name: torch.stack([example[name] for example in batch]).to(device) for name in MODEL_INPUTS}
+            logits = model(**inputs, **(inference_args or {})).logits.cpu()
+        return [PredictionResult(example, row, model_id) for example, row in zip(batch, logits)]
+
+
+class SentimentLabel(RowFields):
+    """As Beam's SentimentPostProcessor: softmax, then the most probable class, its label and probability."""
+
+    def __call__(self, sentence: str, logits: torch.Tensor) -> dict:
+        score, index = torch.max(torch.softmax(logits, dim=-1), dim=-1)
+        return {"predicted_index": int(index), "predicted_label": ID2LABEL[int(index)], "score": float(score)}
+
+
+def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str):
+    return keyed_pytorch_handler(
+        PytorchModelHandlerKeyedTensor,
+        spec,
+        state_dict_path,
+        SequenceClassificationInference(),
+        device,
+        min_batch_size=min_batch_size,
+        max_batch_size=max_batch_size,
+    )
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    *,
+    corpus: Path,
+    spec: ModelSpec,
+    state_dict_path: Path,
+    run_dir: Path,
+    min_batch_size: int,
+    max_batch_size: int,
+    device: str = "CPU",
+) -> None:
+    read_predict_write(
+        pipeline,
+        input_file=corpus,
+        run_dir=run_dir,
+        prepare=TokenizeSentences(),
+        handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
+        fields=SentimentLabel(),
+        read_label="ReadSentences",
+        prepare_label="Tokenize",
+    )
+
+
+def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
+    build_pipeline(
+        pipeline,
+        corpus=run.input_file,
+        spec=run.model,
+        state_dict_path=run.state_dict_path,
+        run_dir=run.run_dir,
+        min_batch_size=run.batching["min_batch_size"],
+        max_batch_size=run.batching["max_batch_size"],
+        device=run.batching["device"],
+    )
