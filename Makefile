@@ -41,9 +41,10 @@ bench: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 test: $(INSTALLED) $(DBT_MANIFEST) /usr/bin/chromium
 	$(BIN)/python -m pytest
 
+# dagster dev re-parses the dbt project (DbtProject.prepare_if_dev) with the dbt it finds on PATH.
 ui: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 # Re-resolve the pinned set from pyproject.toml's direct dependencies (needs the package registry).
 lock:

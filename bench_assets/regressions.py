@@ -1,12 +1,18 @@
 """Change-point analysis of headline metrics over each series of comparable runs, in the spirit of Beam's
 performance alerts.
 
-Beam runs E-Divisive over a test's history, keeps a change point only when the medians of the runs before and
-after it differ by more than twice their median absolute deviations, and waits for three runs after a change
-before reporting it. We keep that filter and that wait, and search with ruptures' PELT and an L1 (median) cost
-in place of E-Divisive: exact, deterministic (E-Divisive's permutation test is random) and not fooled by one
-outlying run. A change must also move the median by at least 5%, so that a very steady series does not report
-changes nobody would act on.
+Beam 2.77 (`apache_beam/testing/analyzers/perf_analysis_utils.py`) runs E-Divisive over a test's history and,
+in `filter_change_points_by_median_threshold`, keeps a change point when the medians of the whole history on
+each side of it differ by more than 2 x (MAD left + MAD right); it then acts on the latest change point only,
+and ignores one inside the last edge segment. Here, differently and on purpose:
+- the search is ruptures' PELT with an L1 (median) cost: exact and deterministic (E-Divisive's permutation test
+  is random), and not fooled by one outlying run;
+- each change is judged by the medians and MADs of its neighbouring segments (between the changes either side),
+  not the whole history, so a second step is measured against the level it left, and every significant change
+  of a series is kept (the report marks each), not only the latest;
+- a change must also move the median by at least 5%, so that a very steady series (MADs near zero) does not
+  report changes nobody would act on;
+- a change waits for three runs after it (Beam's edge-segment rule, as a count of runs).
 """
 
 from __future__ import annotations

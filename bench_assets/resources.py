@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import psutil
+from apache_beam.testing.load_tests import dataflow_cost_consts as beam_prices
 from pydantic import Field
 from dagster_duckdb import DuckDBResource
 
@@ -76,6 +77,15 @@ class BenchmarkSettings(dg.ConfigurableResource):
     weights_dir: str | None = Field(
         default=None,
         description="A folder of pretrained state dicts named <model>.pth, used when a model's file is present.",
+    )
+    # What a run would cost (bench_assets/cost.py): Beam's Dataflow batch prices by default.
+    vcpu_usd_per_hour: float = Field(default=beam_prices.VCPU_PER_HR_BATCH, description="Price of a vCPU hour.")
+    memory_usd_per_gb_hour: float = Field(
+        default=beam_prices.MEM_PER_GB_HR_BATCH, description="Price of a GB-hour of memory."
+    )
+    gpu_usd_per_hour: float | None = Field(
+        default=None,
+        description="Price of a GPU hour; by default Beam's price of the run's GPU (T4, L4, P4, P100, V100, A100).",
     )
 
     def selected_profile(self) -> Profile:

@@ -16,11 +16,12 @@ names of OUTPUT_COLUMNS, checked against SQL_NAME.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -91,6 +92,9 @@ ADDED_COLUMNS = (
     ("predictions", "line", "INTEGER"),
     ("failures", "line", "INTEGER"),
     ("predictions", "detail", "VARCHAR"),
+    ("failures", "traceback", "VARCHAR"),
+    ("runs", "dataset", "JSON"),
+    ("runs", "comparison_key", "VARCHAR"),
 )
 
 # Column types of each pipeline output, for reading its JSON lines.
@@ -106,7 +110,14 @@ OUTPUT_COLUMNS = {
         # JSON text of what a benchmark's prediction holds beyond its top answer (top-5 classes, detections).
         "detail": "VARCHAR",
     },
-    "failures": {"line": "INTEGER", "item_id": "VARCHAR", "stage": "VARCHAR", "reason": "VARCHAR"},
+    "failures": {
+        "line": "INTEGER",
+        "item_id": "VARCHAR",
+        "stage": "VARCHAR",
+        "reason": "VARCHAR",
+        # The formatted traceback of an inference failure; NULL for read and preprocess failures.
+        "traceback": "VARCHAR",
+    },
     "batches": {"batch_id": "VARCHAR", "batch_size": "INTEGER", "latency_us": "DOUBLE", "started_at": "DOUBLE"},
 }
 
@@ -116,7 +127,7 @@ def now() -> datetime:
 
 
 SQL_NAME = re.compile(r"[a-z_][a-z0-9_]*")
-SQL_TYPES = frozenset({"INTEGER", "VARCHAR", "DOUBLE"})
+SQL_TYPES = frozenset({"INTEGER", "VARCHAR", "DOUBLE", "JSON"})
 
 
 def checked_name(name: str) -> str:
@@ -149,11 +160,25 @@ class RunRecord:
     fingerprint: dict
     fingerprint_id: str
     dagster_run_id: str | None
+    # Which input it read: name, source, size, seed and the sha256 of its snapshot.
+    dataset: dict = field(default_factory=dict)
 
+    @property
+    def comparison_key(self) -> str:
+        """Runs form one series (and are compared for regressions) only when everything in COMPARISON agrees."""
+        measured = {name: getattr(self, name) for name in COMPARISON}
+        return hashlib.sha256(json.dumps(measured, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# Everything that changes what a run measures, in one list. `batching` is the run config's batching(): every run
+# setting that changes the work (mode, bounds, device, and any added later) belongs there; `fingerprint_id`
+# covers the machine, threads, library versions, the runner and its options.
+COMPARISON = ("benchmark", "model", "profile", "dataset", "batching", "weights_sha256", "fingerprint_id")
 
 RUN_COLUMNS = (
     "run_id, benchmark, model, profile, runner, runner_options, batching, dataset_size, weights_source, "
-    "weights_sha256, fingerprint, fingerprint_id, dagster_run_id, started_at, status, pid, host, process_started_at"
+    "weights_sha256, fingerprint, fingerprint_id, dagster_run_id, dataset, comparison_key, started_at, status, "
+    "pid, host, process_started_at"
 )
 
 
@@ -179,7 +204,7 @@ def start_run(conn: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     create_schema(conn)
     pid, host, process_started_at = this_process()
     conn.execute(
-        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
         [
             run.run_id,
             run.benchmark,
@@ -194,6 +219,8 @@ def start_run(conn: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
             json.dumps(run.fingerprint),
             run.fingerprint_id,
             run.dagster_run_id,
+            json.dumps(run.dataset),
+            run.comparison_key,
             now(),
             pid,
             host,

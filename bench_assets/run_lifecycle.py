@@ -10,6 +10,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from bench_assets import results
+from bench_assets.cost import beam_gpu_price, estimated_cost_usd
 from bench_assets.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.pipeline.input_lines import count_lines
 from bench_assets.pipeline.progress import ProgressMonitor
@@ -17,7 +18,7 @@ from bench_assets.pipeline.runner import run_pipeline
 from bench_assets.resources import BenchmarkSettings
 from bench_assets.run_config import InferenceRunConfig
 from bench_assets.spec import BenchmarkSpec, DatasetSpec, PipelineRequest
-from bench_assets.weights import verified_weights
+from bench_assets.weights import file_sha256, verified_weights
 
 # The seed benchmark's dashboard figures, under the names Beam's load tests publish them.
 HEADLINE_METRICS = (
@@ -30,6 +31,20 @@ NOTHING_LOST = "nothing_lost"
 INPUT_SNAPSHOT = "input.txt"
 # Measurements the platform makes itself, beside Beam's.
 HARNESS_NAMESPACE = "harness"
+
+
+def run_cost(settings: BenchmarkSettings, fingerprint: dict, device: str, wall_seconds: float, peak_rss_bytes: int):
+    """The run's estimated cost at the settings' prices: the cores it could use, its peak memory and, on a GPU,
+    one GPU; None on a GPU nobody priced (no gpu_usd_per_hour set, and Beam has no price for it)."""
+    gpu_price = 0.0
+    if device == "GPU":
+        gpu_price = settings.gpu_usd_per_hour if settings.gpu_usd_per_hour is not None else beam_gpu_price(fingerprint["gpu"])
+        if gpu_price is None:
+            return None
+    return estimated_cost_usd(
+        wall_seconds, fingerprint["usable_cores"], peak_rss_bytes, settings.vcpu_usd_per_hour,
+        settings.memory_usd_per_gb_hour, gpu_price,
+    )
 
 
 def dataset_file(settings: BenchmarkSettings, dataset: DatasetSpec) -> Path:
@@ -95,6 +110,14 @@ def execute_benchmark_run(
         fingerprint=fingerprint,
         fingerprint_id=fingerprint_id(fingerprint),
         dagster_run_id=context.run_id,
+        dataset={
+            "name": benchmark.dataset.name,
+            "source": (benchmark.dataset.source_setting and getattr(settings, benchmark.dataset.source_setting))
+            or "generated",
+            "size": dataset_size,
+            "seed": settings.seed,
+            "sha256": file_sha256(snapshot),
+        },
     )
     try:
         with duckdb.get_connection() as conn:
@@ -112,12 +135,15 @@ def execute_benchmark_run(
             lambda p: benchmark.build_pipeline(p, request), runner, monitor, benchmark.beam_metrics_namespace
         )
         context.log.info(f"run {run_id} pipeline done: {monitor.describe()}")
+        cost = run_cost(settings, fingerprint, batching["device"], pipeline_run.wall_seconds, pipeline_run.peak_rss_bytes)
         harness_metrics = [
             {"namespace": HARNESS_NAMESPACE, "metric": name, "value": value, "unit": unit}
             for name, value, unit in (
                 ("pipeline_wall_seconds", pipeline_run.wall_seconds, "s"),
                 ("peak_rss_bytes", pipeline_run.peak_rss_bytes, "bytes"),
+                ("estimated_cost_usd", cost, "USD"),
             )
+            if value is not None
         ]
         with duckdb.get_connection() as conn:
             counts = results.finish_run(conn, run_id, run_dir, pipeline_run.metric_rows + harness_metrics)
@@ -141,6 +167,12 @@ def execute_benchmark_run(
         "peak_rss_mib": pipeline_run.peak_rss_bytes / 2**20,
         "items_per_second": counts["predictions"] / pipeline_run.wall_seconds,
         "weights_source": weights["source"],
+        **({"estimated_cost_usd": cost} if cost is not None else {}),
+        **(
+            {"cost_per_1000_inferences_usd": 1000 * cost / counts["predictions"]}
+            if cost is not None and counts["predictions"]
+            else {}
+        ),
         **{name: beam_metrics[name] for name in (*HEADLINE_METRICS, "num_inferences") if name in beam_metrics},
     }
     return dg.MaterializeResult(

@@ -32,6 +32,11 @@ class HandMadeRun:
     benchmark: str = "image_classification"
     fingerprint_id: str = "fp-test"
     status: str = "finished"
+    batching: dict = field(default_factory=lambda: {"min_batch_size": 1, "max_batch_size": 8, "device": "CPU"})
+    weights_sha256: str = "0" * 64
+    dataset: dict = field(default_factory=lambda: {"name": "openimage_sample", "seed": 2026, "sha256": "d" * 64})
+    lost: int = 0  # input lines that ended as neither a prediction nor a failure
+    expected_label: str | None = None  # every prediction's; predictions say "tench"
 
 
 def write_runs(database: Path, runs: list[HandMadeRun], work_dir: Path) -> list[str]:
@@ -50,13 +55,14 @@ def write_runs(database: Path, runs: list[HandMadeRun], work_dir: Path) -> list[
                     profile=run.profile,
                     runner="direct",
                     runner_options={},
-                    batching={"min_batch_size": 1, "max_batch_size": 8, "device": "CPU"},
-                    dataset_size=items + run.failures,
+                    batching=run.batching,
+                    dataset_size=items + run.failures + run.lost,
                     weights_source="seeded_random",
-                    weights_sha256="0" * 64,
+                    weights_sha256=run.weights_sha256,
                     fingerprint=FINGERPRINT,
                     fingerprint_id=run.fingerprint_id,
                     dagster_run_id=None,
+                    dataset=run.dataset,
                 ),
             )
             if run.status == "finished":
@@ -87,7 +93,7 @@ def write_outputs(run_dir: Path, run: HandMadeRun) -> None:
         )
         predictions += [
             {"line": len(predictions) + i, "item_id": f"{batch_id}-{i}", "predicted_index": 0,
-             "predicted_label": "tench", "score": 0.5, "expected_label": None, "batch_id": batch_id}
+             "predicted_label": "tench", "score": 0.5, "expected_label": run.expected_label, "batch_id": batch_id}
             for i in range(size)
         ]
     failures = [

@@ -55,3 +55,35 @@ def test_bench_releases_the_pool_slots_of_runs_whose_process_died():
         assert instance.get_run_by_id("dead").status == DagsterRunStatus.FAILURE
         assert instance.get_run_by_id("alive").status == DagsterRunStatus.STARTED
         assert storage.get_concurrency_run_ids() == {"alive"}
+
+
+def test_bench_runs_beams_other_benchmarks_into_the_marts_and_the_report(tmp_path):
+    """One model of each benchmark added after the first two, at smoke size (detection: its items limit)."""
+    models = {
+        "sentiment": "distilbert-base-uncased-finetuned-sst-2-english",
+        "object_detection": "retinanet_resnet50_fpn",
+        "imagenet_rightfit": "efficientnet_b0",
+        "table_rows": "linear_regression",
+    }
+    env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench_assets.bench", "--profile", "smoke", "--models", *models.values()],
+        env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for benchmark, model in models.items():
+        assert any(line.split()[:2] == [benchmark, model] for line in completed.stdout.splitlines()), model
+
+    with duckdb.connect(str(tmp_path / "benchmarks.duckdb"), read_only=True) as conn:
+        summary = conn.execute(
+            "SELECT benchmark, model, dataset_size, predictions + failures, is_complete, inference_items_per_second > 0, "
+            "cost_per_1000_inferences_usd > 0 FROM run_summary ORDER BY benchmark"
+        ).fetchall()
+    assert summary == [
+        ("imagenet_rightfit", "efficientnet_b0", 23, 23, True, True, True),
+        ("object_detection", "retinanet_resnet50_fpn", 6, 6, True, True, True),
+        ("sentiment", "distilbert-base-uncased-finetuned-sst-2-english", 23, 23, True, True, True),
+        ("table_rows", "linear_regression", 23, 23, True, True, True),
+    ]
+    report = (tmp_path / "reports" / "benchmarks.html").read_text()
+    assert all(f'id="{model}"' in report for model in models.values())

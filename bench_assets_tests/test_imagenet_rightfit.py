@@ -35,7 +35,7 @@ def test_rightfit_partition_predicts_the_top_5_classes_of_every_image(bench_reso
     names = imagenet_class_names()
     rows = query("SELECT predicted_index, predicted_label, score, detail FROM predictions WHERE run_id = ?", [run_id])
     for index, label, score, detail in rows:
-        top5 = json.loads(detail)
+        top5 = json.loads(detail)["top5"]
         assert len(top5) == 5
         assert all(entry["label"] == names[entry["class_id"]] for entry in top5)
         assert [entry["score"] for entry in top5] == sorted((entry["score"] for entry in top5), reverse=True)

@@ -152,11 +152,90 @@ def test_missing_source_names_the_path(tmp_path):
         build_image_sample(tmp_path / "out", 1, seed=0, source=missing)
 
 
-def test_missing_listed_image_names_the_path(tmp_path):
+def _list_with_bad_entries(folder: Path, good: int) -> tuple[Path, list[Path], dict[str, Path]]:
+    """A list file naming `good` JPEGs and, among them, a missing, an empty and a truncated one."""
+    available = _write_jpegs(folder, good)
+    bad = {"missing": folder / "gone.jpg", "empty": folder / "empty.jpg", "truncated": folder / "truncated.jpg"}
+    bad["empty"].write_bytes(b"")
+    bad["truncated"].write_bytes(available[0].read_bytes()[:100])  # cut inside the JPEG header
+    entries = [*available[:2], *bad.values(), *available[2:]]
+    listing = folder.parent / f"{folder.name}.txt"
+    listing.write_text("".join(f"{path}\n" for path in entries))
+    return listing, available, bad
+
+
+def test_missing_empty_and_broken_listed_images_are_sampled_and_counted(tmp_path):
+    # Until this change one missing file refused the whole list; now it stays in and its runs record it.
+    listing, available, bad = _list_with_bad_entries(tmp_path / "photos", 4)
+    sample = build_image_sample(tmp_path / "out", 7, seed=0, source=listing)
+    assert set(sample.paths) == {path.resolve() for path in [*available, *bad.values()]}
+    assert [Path(line) for line in sample.list_path.read_text().splitlines()] == sample.paths
+    assert (sample.missing_files, sample.empty_files, sample.unreadable_files) == (1, 1, 1)
+    assert (sample.width_min, sample.width_max, sample.height_median) == (200, 200, 150.0)  # readable ones only
+    assert sample.total_bytes == sum(path.stat().st_size for path in [*available, *bad.values()] if path.exists())
+    # The manifest records the missing file as missing, so a second build reuses the list as it is.
+    listed_at = sample.list_path.stat().st_mtime_ns
+    assert build_image_sample(tmp_path / "out", 7, seed=0, source=listing) == sample
+    assert sample.list_path.stat().st_mtime_ns == listed_at
+
+
+def test_folder_sample_keeps_empty_and_dangling_image_files(tmp_path):
+    folder = tmp_path / "openimages"
+    _write_jpegs(folder, 2)
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "dangling.jpg").symlink_to(folder / "nowhere.jpg")
+    sample = build_image_sample(tmp_path / "out", 4, seed=0, source=folder)
+    assert {path.name for path in sample.paths} == {"photo_0.jpg", "photo_1.jpg", "empty.png", "dangling.jpg"}
+    assert (sample.missing_files, sample.empty_files, sample.unreadable_files) == (1, 1, 0)
+
+
+def test_no_readable_image_leaves_the_size_statistics_empty(tmp_path):
     listing = tmp_path / "photos.txt"
     listing.write_text(f"{tmp_path / 'gone.jpg'}\n")
-    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "gone.jpg"))):
-        build_image_sample(tmp_path / "out", 1, seed=0, source=listing)
+    sample = build_image_sample(tmp_path / "out", 1, seed=0, source=listing)
+    assert (sample.missing_files, sample.total_bytes, sample.width_min, sample.height_median) == (1, 0, None, None)
+
+
+def test_listed_image_outside_the_roots_is_still_refused(tmp_path):
+    listing = tmp_path / "list" / "photos.txt"
+    listing.parent.mkdir()
+    listing.write_text(f"{tmp_path / 'elsewhere' / 'photo.jpg'}\n")
+    with pytest.raises(ValueError, match="outside the allowed image roots"):
+        build_image_sample(tmp_path / "out", 1, seed=0, source=listing, allowed_roots=[listing.parent])
+
+
+def test_a_run_over_a_list_with_bad_files_records_each_as_a_failure(bench_resources, query, tmp_path):
+    """Through Dagster: the dataset asset counts the bad files, and the run ends them as failures with reasons."""
+    from bench_assets_tests.assets import image_classification_run, image_model_weights, openimage_sample
+    from bench_assets_tests.conftest import materialize, with_settings
+
+    count = bench_resources["settings"].selected_profile().images
+    listing, _, bad = _list_with_bad_entries(tmp_path / "photos", count - 3)
+    resources = with_settings(bench_resources, openimages_source=str(listing))
+
+    dataset = materialize([openimage_sample], resources).asset_materializations_for_node("openimage_sample")[0]
+    counted = {key: dataset.metadata[f"{key}_files"].value for key in ("missing", "empty", "unreadable")}
+    assert counted == {"missing": 1, "empty": 1, "unreadable": 1}
+    assert (dataset.metadata["count"].value, dataset.metadata["width_max"].value) == (count, 200)
+
+    result = materialize(
+        [image_model_weights, image_classification_run], resources, partition_key="efficientnet_lite0",
+        run_config={"ops": {"image_classification_run": {"config": {"min_batch_size": 4, "max_batch_size": 8}}}},
+    )
+    (run_id, status), = query("SELECT run_id, status FROM runs")
+    assert status == "finished"
+    failures = {item: (stage, reason) for item, stage, reason in query(
+        "SELECT item_id, stage, reason FROM failures WHERE run_id = ?", [run_id])}
+    expected_reasons = {"missing": "No such file", "empty": "the file is empty", "truncated": "Truncated File Read"}
+    assert set(failures) == {str(path) for path in bad.values()}
+    for kind, path in bad.items():
+        stage, reason = failures[str(path)]
+        assert stage == "preprocess" and expected_reasons[kind] in reason, (kind, stage, reason)
+    assert query("SELECT count(*), count(DISTINCT line) FROM predictions WHERE run_id = ?", [run_id]) == [
+        (count - 3, count - 3)
+    ]
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "nothing_lost" and check.passed
 
 
 def test_asking_for_more_images_than_the_source_holds_fails(tmp_path):

@@ -28,7 +28,11 @@ def latest_run(model: str) -> dict:
         **figures, "benchmark": "image_classification", "model": model, "run_id": f"{model}-{RUNS - 1}",
         "started_at": datetime(2026, 11, 10, tzinfo=timezone.utc), "profile": "quick", "runner": "direct",
         "cpu_model": "Test CPU", "usable_cores": 2, "torch_threads": 2, "gpu": None, "torch_version": "2.14.1",
-        "beam_version": "2.77.0", "finished_runs": RUNS, "comparable_runs": RUNS,
+        "beam_version": "2.77.0", "finished_runs": RUNS, "comparable_runs": RUNS, "weights_source": "shipped",
+        "top1_accuracy": 0.75, "top5_accuracy": 0.9, "labelled_predictions": 20, "steady_inference_items_per_second": None,
+        "steady_batch_latency_p50_ms": None, "steady_batch_latency_p99_ms": None, "warmup_batches": 30,
+        "warmup_ended_at": None, "failures": 0, "failures_read": 0, "failures_preprocess": 0, "failures_inference": 0,
+        "estimated_cost_usd": 0.001, "cost_per_1000_inferences_usd": 0.004,
     }
 
 

@@ -13,6 +13,7 @@ import duckdb as duckdb_module
 from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
+from bench_assets.benchmarks import MODELS
 from bench_assets.defs.metrics import AFTER_BENCHMARK_RUNS, DUCKDB_POOL, metrics_dbt_assets
 from bench_assets.defs.regression_checks import ALERT_WINDOW_RUNS, headline_metrics
 from bench_assets.resources import BenchmarkSettings
@@ -26,6 +27,12 @@ CHART_WIDTH, CHART_HEIGHT = 360, 200
 PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 62, CHART_WIDTH - 14, 30, CHART_HEIGHT - 30
 
 LATEST_SQL = "SELECT * FROM latest_runs ORDER BY benchmark, model"
+# Runs that lost items: kept and listed apart, never charted.
+INCOMPLETE_SQL = """
+SELECT benchmark, model, run_id, started_at, dataset_size, predictions, failures,
+       dataset_size - predictions - failures AS unaccounted
+FROM run_summary WHERE NOT is_complete ORDER BY started_at DESC
+"""
 TREND_SQL = """
 SELECT benchmark, model, metric, label, unit, better, comparison_key, profile, fingerprint_id, run_id, started_at, value
 FROM model_trend ORDER BY benchmark, model, started_at, run_id
@@ -47,6 +54,7 @@ th:first-child, td:first-child { text-align: left; }
 .swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: middle; }
 .note { color: #666; font-size: 13px; }
 .regression { color: #d62728; }
+.model-note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 4px 8px; }
 """
 
 
@@ -54,6 +62,10 @@ def fetch_rows(conn: duckdb_module.DuckDBPyConnection, sql: str) -> list[dict]:
     table = conn.execute(sql)
     columns = [d[0] for d in table.description]
     return [dict(zip(columns, row)) for row in table.fetchall()]
+
+
+def percent(value: float | None) -> float | None:
+    return None if value is None else 100 * value
 
 
 def number(value: float | None) -> str:
@@ -151,24 +163,68 @@ def latest_table(latest: dict) -> str:
     body = "".join(
         f"<tr><td>{name}</td>{''.join(f'<td>{number(v)}</td>' for v in values)}</tr>" for name, *values in rows
     )
+    warmup = (
+        f"after {latest['warmup_batches']} warm-up batches (ended {latest['warmup_ended_at']:%H:%M:%S})"
+        if latest["warmup_ended_at"]
+        else f"the whole run ({latest['warmup_batches']} batches) was warm-up"
+    )
+    failures = (
+        f"read {latest['failures_read']}, preprocess {latest['failures_preprocess']}, "
+        f"inference {latest['failures_inference']}"
+    )
+    # (figure, value, unit, a note shown whether or not there is a value)
     figures = [
-        ("Inference throughput", latest["inference_items_per_second"], "items/s"),
-        ("End-to-end throughput", latest["end_to_end_items_per_second"], "items/s"),
-        ("Pipeline wall time", latest["wall_seconds"], "s"),
-        ("Model load latency", latest["load_model_latency_ms"], "ms"),
-        ("Peak resident memory", latest["peak_rss_mib"], "MiB"),
-        ("Mean batch size", latest["mean_batch_size"], "items"),
+        ("Top-1 accuracy", percent(latest["top1_accuracy"]), "%", f"of {latest['labelled_predictions']} labelled items"),
+        ("Top-5 accuracy", percent(latest["top5_accuracy"]), "%", ""),
+        ("Inference throughput", latest["inference_items_per_second"], "items/s", "whole run"),
+        ("Steady-state inference throughput", latest["steady_inference_items_per_second"], "items/s", warmup),
+        ("Steady-state batch latency p50", latest["steady_batch_latency_p50_ms"], "ms", ""),
+        ("Steady-state batch latency p99", latest["steady_batch_latency_p99_ms"], "ms", ""),
+        ("End-to-end throughput", latest["end_to_end_items_per_second"], "items/s", ""),
+        ("Pipeline wall time", latest["wall_seconds"], "s", ""),
+        ("Model load latency", latest["load_model_latency_ms"], "ms", ""),
+        ("Peak resident memory", latest["peak_rss_mib"], "MiB", ""),
+        ("Estimated cost", latest["estimated_cost_usd"], "USD",
+         f"{number(latest['cost_per_1000_inferences_usd'])} USD per 1,000 inferences, at Beam's Dataflow prices"),
+        ("Mean batch size", latest["mean_batch_size"], "items", ""),
+        ("Failures", latest["failures"], "items", failures),
     ]
     return (
         '<table class="percentiles"><tr><th></th><th>p50</th><th>p90</th><th>p99</th><th>mean</th></tr>'
         f"{body}</table>"
         "<table>"
         + "".join(
-            f"<tr><td>{name}</td><td>{number(v)}{'' if v is None else ' ' + unit}</td></tr>"
-            for name, v, unit in figures
+            f"<tr><td>{name}</td><td>{number(v)}{'' if v is None else ' ' + unit}</td>"
+            f'<td class="note">{html.escape(note)}</td></tr>'
+            for name, v, unit, note in figures
         )
         + "</table>"
     )
+
+
+def incomplete_section(incomplete: Sequence[dict]) -> str:
+    """Runs that lost items: listed with their counts, and never part of a series or chart."""
+    if not incomplete:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(r['model'])} <small>({html.escape(r['benchmark'])})</small></td>"
+        f"<td>{html.escape(r['run_id'])}</td><td>{r['started_at']:%Y-%m-%d %H:%M}</td><td>{r['dataset_size']}</td>"
+        f"<td>{r['predictions']}</td><td>{r['failures']}</td><td>{r['unaccounted']}</td></tr>"
+        for r in incomplete
+    )
+    return (
+        '<section id="incomplete-runs"><h2>Incomplete runs</h2><p class="note">These runs finished without '
+        "accounting for every input line (their nothing_lost check failed). They keep what they wrote, but are "
+        "left out of every series, chart and regression check.</p><table><tr><th>model</th><th>run</th>"
+        "<th>started</th><th>items</th><th>predictions</th><th>failures</th><th>unaccounted</th></tr>"
+        f"{rows}</table></section>"
+    )
+
+
+def model_note(model: str) -> str:
+    """What the model's spec says a reader must know (random weights, a head that predicts nothing)."""
+    spec = MODELS.get(model)
+    return spec.note if spec is not None else ""
 
 
 def model_section(latest: dict, trend: list[dict], regressions: list[dict]) -> str:
@@ -205,15 +261,21 @@ def model_section(latest: dict, trend: list[dict], regressions: list[dict]) -> s
         f"<h2>{html.escape(latest['model'])} <small>({html.escape(latest['benchmark'])})</small></h2>"
         f'<p class="note">Latest of {latest["finished_runs"]} finished runs: {html.escape(latest["run_id"])} on '
         f"{latest['started_at']:%Y-%m-%d %H:%M %Z}, {html.escape(latest['profile'])} profile, "
-        f"{html.escape(latest['runner'])} runner on {where}; {latest['comparable_runs']} comparable runs.</p>"
-        f"{latest_table(latest)}"
+        f"{html.escape(latest['runner'])} runner on {where}; {latest['comparable_runs'] or 0} comparable runs, "
+        f"{html.escape(latest['weights_source'])} weights.</p>"
+        + (f'<p class="model-note">{html.escape(model_note(latest["model"]))}</p>' if model_note(latest["model"]) else "")
+        + f"{latest_table(latest)}"
         + (f"<h3>Recent regressions</h3><ul>{regression_list}</ul>" if recent else "")
         + f'<div class="legend">{legend}</div><div class="charts">{"".join(charts)}</div></section>'
     )
 
 
 def render_report(
-    latest: Sequence[dict], trend: Sequence[dict], regressions: Sequence[dict], generated_at: datetime
+    latest: Sequence[dict],
+    trend: Sequence[dict],
+    regressions: Sequence[dict],
+    generated_at: datetime,
+    incomplete: Sequence[dict] = (),
 ) -> str:
     trend_by_model = {k: list(v) for k, v in groupby(sorted(trend, key=model_key), key=model_key)}
     regressions_by_model = {k: list(v) for k, v in groupby(sorted(regressions, key=model_key), key=model_key)}
@@ -222,12 +284,14 @@ def render_report(
         for row in latest
     ]
     body = "".join(sections) or "<p>No finished runs yet: materialize a benchmark partition first.</p>"
+    body += incomplete_section(incomplete)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Benchmark report</title>'
         f"<style>{CSS}</style></head><body><h1>RunInference benchmarks</h1>"
         f'<p class="note">Generated {generated_at:%Y-%m-%d %H:%M %Z} from the dbt marts. Each line is a series of '
-        "comparable runs (same profile, batching and fingerprint); red marks where a change for the worse began. "
-        "Hover a point for its run.</p>"
+        "comparable runs (same model, profile, dataset, batching, weights and environment fingerprint); red marks "
+        "where a change for the worse began. Hover a point for its run. Quick-profile runs are short: their "
+        "figures are dominated by warm-up, which the steady-state figures leave out.</p>"
         f"{body}</body></html>"
     )
 
@@ -245,7 +309,8 @@ def benchmark_report(settings: BenchmarkSettings, duckdb: DuckDBResource) -> dg.
         latest = fetch_rows(conn, LATEST_SQL)
         trend = fetch_rows(conn, TREND_SQL)
         regressions = fetch_rows(conn, REGRESSIONS_SQL)
-    page = render_report(latest, trend, regressions, datetime.now(timezone.utc))
+        incomplete = fetch_rows(conn, INCOMPLETE_SQL)
+    page = render_report(latest, trend, regressions, datetime.now(timezone.utc), incomplete)
     path = settings.root / REPORT_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
@@ -255,6 +320,7 @@ def benchmark_report(settings: BenchmarkSettings, duckdb: DuckDBResource) -> dg.
             "models": len(latest),
             "runs": len({p["run_id"] for p in trend}),
             "recent_regressions": sum(r["runs_since_change"] <= ALERT_WINDOW_RUNS for r in regressions),
+            "incomplete_runs": len(incomplete),
             "bytes": len(page.encode()),
         }
     )

@@ -5,6 +5,11 @@ module derives a deterministic set of JPEGs from real photographs that scikit-im
 each image is a seeded random crop of one photo, rotated a little, possibly mirrored, rescaled to an
 OpenImages-like size and aspect ratio, colour-jittered and saved at a random JPEG quality. When a folder of
 real images (or a text file listing image paths) is configured, a seeded sample of it is used instead.
+
+A configured sample is drawn from the listing alone (the list file's lines, or the folder's image files) without
+opening every file: a listed file that is missing, empty or broken stays in the sample and becomes a
+`preprocess` failure of each run that reads it, as it would in a real collection. Only the sampled files are
+checked, cheaply (existence, size and a header open), and counted in the dataset's metadata.
 """
 
 from __future__ import annotations
@@ -35,6 +40,20 @@ SOURCE_PHOTOS: tuple[str, ...] = (
     "motorcycle_right.png",
 )
 
+# The ImageNet classes each photo shows (torchvision's names), a generated image's accepted answers: the cat
+# could be any of three cat classes, the coffee an espresso or its cup. ImageNet has no class for the astronaut
+# (a person), which stays unlabelled, nor for a motorcycle apart from moped and motor scooter. The real
+# efficientnet_lite0 ranks these first on the original photos.
+PHOTO_CLASSES: dict[str, tuple[str, ...]] = {
+    "chelsea.png": ("tabby", "tiger cat", "Egyptian cat"),
+    "coffee.png": ("espresso", "cup", "coffee mug"),
+    "rocket.jpg": ("missile", "projectile", "space shuttle"),
+    "motorcycle_left.png": ("moped", "motor scooter"),
+    "motorcycle_right.png": ("moped", "motor scooter"),
+}
+# Beside the image list of a generated set: image path, then its accepted classes joined by "|".
+LABELS_FILE = "labels.tsv"
+
 # Bump when the generation recipe changes, so that sets built by an older recipe are regenerated.
 GENERATOR_VERSION = 1
 
@@ -54,13 +73,19 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 class ImageSample:
     list_path: Path  # text file, one absolute image path per line (the benchmark's input file)
     paths: list[Path]
-    total_bytes: int
-    width_min: int
-    width_median: float
-    width_max: int
-    height_min: int
-    height_median: float
-    height_max: int
+    total_bytes: int  # of the files that exist
+    # Sampled files that runs will fail on, as far as a cheap check tells: no file, zero bytes, or a header that
+    # does not open. A file that is broken past its header is not seen here; its runs record it as a failure.
+    missing_files: int
+    empty_files: int
+    unreadable_files: int
+    # Sizes of the images whose header opens; None when none does.
+    width_min: int | None
+    width_median: float | None
+    width_max: int | None
+    height_min: int | None
+    height_median: float | None
+    height_max: int | None
     source: str  # "generated" or the configured source path
 
 
@@ -113,26 +138,53 @@ def build_image_sample(
             _generate_images(paths, seed)
         out_dir.mkdir(parents=True, exist_ok=True)
         _write_atomically(list_path, "".join(f"{path}\n" for path in paths).encode())
-        file_bytes = [path.stat().st_size for path in paths]
+        file_bytes = [_file_size(path) for path in paths]
         _write_atomically(manifest_path, json.dumps({**wanted, "bytes": file_bytes}, indent=1).encode())
 
-    widths, heights = [], []
-    for path in paths:
-        with Image.open(path) as image:  # opening reads only the header
-            widths.append(image.width)
-            heights.append(image.height)
+    # Written every time (cheap): a set built before labels existed gains them, a configured source has none.
+    labels = "".join(
+        f"{path}\t{'|'.join(PHOTO_CLASSES[photo])}\n"
+        for index, path in enumerate(paths)
+        if source is None and (photo := SOURCE_PHOTOS[source_photo_index(seed, index)]) in PHOTO_CLASSES
+    )
+    _write_atomically(out_dir / LABELS_FILE, labels.encode())
+
+    file_bytes = [_file_size(path) for path in paths]
+    headers = [_header_size(path) for path, size in zip(paths, file_bytes) if size]
+    widths = [size[0] for size in headers if size is not None]
+    heights = [size[1] for size in headers if size is not None]
     return ImageSample(
         list_path=list_path,
         paths=paths,
-        total_bytes=sum(path.stat().st_size for path in paths),
-        width_min=min(widths),
-        width_median=float(statistics.median(widths)),
-        width_max=max(widths),
-        height_min=min(heights),
-        height_median=float(statistics.median(heights)),
-        height_max=max(heights),
+        total_bytes=sum(size for size in file_bytes if size),
+        missing_files=file_bytes.count(None),
+        empty_files=file_bytes.count(0),
+        unreadable_files=headers.count(None),
+        width_min=min(widths, default=None),
+        width_median=float(statistics.median(widths)) if widths else None,
+        width_max=max(widths, default=None),
+        height_min=min(heights, default=None),
+        height_median=float(statistics.median(heights)) if heights else None,
+        height_max=max(heights, default=None),
         source=source_label,
     )
+
+
+def _file_size(path: Path) -> int | None:
+    """The file's size in bytes, or None when there is no file (a broken link counts as none)."""
+    try:
+        return path.stat().st_size
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the image's header, or None when Pillow cannot open it; no pixel is decoded."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Exception:  # whatever Pillow raises, the runs record as the item's failure; here it only counts
+        return None
 
 
 def outside_roots(paths: list[Path], roots: list[Path]) -> list[Path]:
@@ -149,12 +201,16 @@ def outside_roots(paths: list[Path], roots: list[Path]) -> list[Path]:
 def _sample_configured_images(
     source: Path, count: int, seed: int, allowed_roots: list[Path] | None = None
 ) -> list[Path]:
-    """A seeded sample, without replacement, of the images in a folder or named in a list file."""
+    """A seeded sample, without replacement, of the images in a folder or named in a list file.
+
+    Drawn from the listing only: entries whose file is missing or broken are sampled like any other.
+    """
     if not source.exists():
         raise FileNotFoundError(f"configured image source {source} does not exist")
     if source.is_dir():
         candidates = sorted(
-            path for path in source.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+            # Not is_file(): a broken link is a missing image of the folder, not something to skip.
+            path for path in source.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and not path.is_dir()
         )
     else:
         lines = (line.strip() for line in source.read_text().splitlines())
@@ -170,11 +226,7 @@ def _sample_configured_images(
     if len(candidates) < count:
         raise ValueError(f"{source} holds {len(candidates)} images, fewer than the {count} requested")
     chosen = np.random.default_rng(seed).choice(len(candidates), size=count, replace=False)
-    paths = [candidates[index] for index in sorted(chosen)]
-    for path in paths:
-        if not path.is_file():
-            raise FileNotFoundError(f"image {path} listed in {source} does not exist")
-    return paths
+    return [candidates[index] for index in sorted(chosen)]
 
 
 def _read_manifest(manifest_path: Path) -> dict | None:
@@ -189,12 +241,10 @@ def _manifest_is_current(previous: dict | None, wanted: dict, list_path: Path) -
         return False
     if not list_path.is_file():
         return False
-    # A file that is missing or whose size changed means an interrupted or tampered build.
+    # A file that is missing or whose size changed means an interrupted or tampered build (a configured source's
+    # file that was missing from the start is recorded as None, so it stays as it was).
     for name, size in zip(previous["files"], previous.get("bytes", [])):
-        try:
-            if os.stat(name).st_size != size:
-                return False
-        except FileNotFoundError:
+        if _file_size(Path(name)) != size:
             return False
     return len(previous.get("bytes", [])) == len(previous["files"])
 
@@ -216,6 +266,23 @@ def _remove_stale_images(previous: dict | None, keep: set[str], images_dir: Path
             path.unlink(missing_ok=True)
 
 
+def image_rng(seed: int, index: int) -> np.random.Generator:
+    """One generator per image, keyed by (seed, index): image i is the same whatever the count."""
+    return np.random.default_rng([seed, index])
+
+
+def source_photo_index(seed: int, index: int) -> int:
+    """Which of SOURCE_PHOTOS generated image `index` is made from (its generator's first draw)."""
+    return int(image_rng(seed, index).integers(len(SOURCE_PHOTOS)))
+
+
+def read_labels(path: Path) -> dict[str, str]:
+    """A labels file as {image path: accepted classes joined by "|"}; empty when there is none."""
+    if not path.is_file():
+        return {}
+    return dict(line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines())
+
+
 def _generate_images(paths: list[Path], seed: int) -> None:
     """Writes one derived photo per path, one at a time, so memory stays flat for 50,000 images."""
     photos = [Image.open(shipped_photo_path(name)).convert("RGB") for name in SOURCE_PHOTOS]
@@ -223,8 +290,7 @@ def _generate_images(paths: list[Path], seed: int) -> None:
                        for photo in photos]
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     for index, path in enumerate(paths):
-        # One generator per image, keyed by (seed, index): image i is the same whatever the count.
-        rng = np.random.default_rng([seed, index])
+        rng = image_rng(seed, index)
         photo_index = int(rng.integers(len(photos)))
         image = _derive_image(photos[photo_index], photo_mean_luma[photo_index], rng)
         quality = int(rng.integers(JPEG_QUALITY_MIN, JPEG_QUALITY_MAX + 1))
@@ -306,10 +372,16 @@ def materialize_image_sample(context, settings, folder: Path) -> dict:
     source = existing_path("openimages_source", settings.openimages_source)
     context.log.info(f"building {count:,} images ({settings.profile} profile) from {source or 'shipped photos'}")
     sample = build_image_sample(folder, count, settings.seed, source, allowed_roots=settings.image_roots())
+    unusable = {"missing": sample.missing_files, "empty": sample.empty_files, "unreadable": sample.unreadable_files}
+    if any(unusable.values()):
+        context.log.warning(f"the sample keeps files that runs will fail on: {unusable}; see {sample.list_path}")
     return {
         "count": len(sample.paths),
         "total_bytes": sample.total_bytes,
         "mean_bytes": sample.total_bytes / len(sample.paths),
+        "missing_files": sample.missing_files,
+        "empty_files": sample.empty_files,
+        "unreadable_files": sample.unreadable_files,
         "width_min": sample.width_min,
         "width_median": sample.width_median,
         "width_max": sample.width_max,
@@ -328,6 +400,8 @@ OPENIMAGE_SAMPLE = DatasetSpec(
 
     Beam's benchmark samples 50,000 OpenImages photos. Offline, we derive a seeded set of OpenImages-like JPEGs
     from real photos that scikit-image ships; a configured `openimages_source` is sampled instead. Its images must
-    lie inside the image roots (the data folder, the source folder or the list file's folder).""",
+    lie inside the image roots (the data folder, the source folder or the list file's folder). Sampled files that
+    are missing, empty or unreadable are kept (each run records them as failures) and counted in the metadata.""",
     build=materialize_image_sample,
+    source_setting="openimages_source",
 )

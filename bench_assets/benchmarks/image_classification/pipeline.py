@@ -11,6 +11,7 @@ Valid images of any common mode (grayscale, CMYK, RGBA, palette, 16-bit, any siz
 from __future__ import annotations
 
 import io
+import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 from PIL import Image, UnidentifiedImageError
 from torchvision import transforms
 
+from bench_assets.benchmarks.image_classification.images import LABELS_FILE, OPENIMAGE_SAMPLE, read_labels
 from bench_assets.benchmarks.image_classification.models import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
 from bench_assets.pipeline.failures import FAILED, PREPROCESS, READ, failure_row
 from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
@@ -147,15 +149,38 @@ class DecodeImages(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
 
 
-class ImageNetTop1(RowFields):
-    """The class the logits rank first: its index, ImageNet name and softmax probability."""
+class ImageNetClasses(RowFields):
+    """The class the logits rank first (index, ImageNet name, softmax probability), the top five as JSON detail,
+    and, where a labels file knows the image, its accepted classes as the expected label."""
+
+    TOP_K = 5
+
+    def __init__(self, labels_path: str | None = None):
+        self._labels_path = labels_path
 
     def setup(self):
         self._class_names = imagenet_class_names()
+        self._labels = read_labels(Path(self._labels_path)) if self._labels_path else {}
 
     def __call__(self, item: str, logits: torch.Tensor) -> dict:
-        score, index = torch.max(torch.softmax(logits, dim=0), dim=0)
-        return {"predicted_index": int(index), "predicted_label": self._class_names[int(index)], "score": float(score)}
+        scores, indices = torch.topk(torch.softmax(logits, dim=0), k=self.TOP_K)
+        top = [
+            {"class_id": int(index), "label": self._class_names[int(index)], "score": float(score)}
+            for score, index in zip(scores, indices)
+        ]
+        return {
+            "predicted_index": top[0]["class_id"],
+            "predicted_label": top[0]["label"],
+            "score": top[0]["score"],
+            "expected_label": self._labels.get(item),
+            "detail": json.dumps({"top5": top}),
+        }
+
+
+def image_labels(run: PipelineRequest) -> str | None:
+    """The labels file of the run's image set, when the set has one."""
+    path = run.settings.dataset_dir(OPENIMAGE_SAMPLE.name) / LABELS_FILE
+    return str(path) if path.is_file() else None
 
 
 def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str):
@@ -182,15 +207,17 @@ def build_pipeline(
     device: str = "CPU",
     allowed_roots: Sequence[str | Path] | None = None,
     max_pixels: int = MAX_IMAGE_PIXELS,
+    labels_path: str | None = None,
 ) -> None:
-    """`allowed_roots`: directories listed images must lie in (None: anywhere, for scripts and tests)."""
+    """`allowed_roots`: directories listed images must lie in (None: anywhere, for scripts and tests);
+    `labels_path`: the image set's labels file, for accuracy."""
     read_predict_write(
         pipeline,
         input_file=image_list,
         run_dir=run_dir,
         prepare=DecodeImages(image_transform(spec), allowed_roots, max_pixels),
         handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
-        fields=ImageNetTop1(),
+        fields=ImageNetClasses(labels_path),
         read_label="ReadImageNames",
         prepare_label="DecodeAndPreprocess",
     )
@@ -208,4 +235,5 @@ def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
         max_batch_size=run.batching["max_batch_size"],
         device=run.batching["device"],
         allowed_roots=run.settings.image_roots(),
+        labels_path=image_labels(run),
     )

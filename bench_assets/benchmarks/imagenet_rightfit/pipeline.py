@@ -18,7 +18,6 @@ where Beam's floors it, at most one pixel apart.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,10 +27,9 @@ from apache_beam.ml.inference.base import PredictionResult
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor, default_tensor_inference_fn
 from torchvision import transforms
 
-from bench_assets.benchmarks.image_classification.models import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
-from bench_assets.benchmarks.image_classification.pipeline import DecodeImages
+from bench_assets.benchmarks.image_classification.models import IMAGENET_MEAN, IMAGENET_STD
+from bench_assets.benchmarks.image_classification.pipeline import DecodeImages, ImageNetClasses, image_labels
 from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
-from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
 from bench_assets.spec import ModelSpec, PipelineRequest
 
@@ -39,7 +37,6 @@ RESIZE_SHORTER_SIDE = 256
 CROP_SIZE = 224
 # Beam's example default (`--inference_batch_size 16`).
 CHUNK_SIZE = 16
-TOP_K = 5
 
 
 def rightfit_transform() -> transforms.Compose:
@@ -71,27 +68,6 @@ class ChunkedInference:
         return results
 
 
-class ImageNetTop5(RowFields):
-    """The top-1 class (index, ImageNet name, softmax probability), and the top 5 as JSON, as Beam's example keeps."""
-
-    def setup(self):
-        self._class_names = imagenet_class_names()
-
-    def __call__(self, item: str, logits: torch.Tensor) -> dict:
-        scores, indices = torch.topk(torch.softmax(logits, dim=0), k=TOP_K)
-        top = [
-            {"class_id": int(index), "label": self._class_names[int(index)], "score": float(score)}
-            for score, index in zip(scores, indices)
-        ]
-        best = top[0]
-        return {
-            "predicted_index": best["class_id"],
-            "predicted_label": best["label"],
-            "score": best["score"],
-            "detail": json.dumps(top),
-        }
-
-
 def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str):
     return keyed_pytorch_handler(
         PytorchModelHandlerTensor,
@@ -115,15 +91,17 @@ def build_pipeline(
     max_batch_size: int,
     device: str = "CPU",
     allowed_roots: Sequence[str | Path] | None = None,
+    labels_path: str | None = None,
 ) -> None:
-    """`allowed_roots`: directories listed images must lie in (None: anywhere, for scripts and tests)."""
+    """`allowed_roots`: directories listed images must lie in (None: anywhere, for scripts and tests);
+    `labels_path`: the image set's labels file, for accuracy."""
     read_predict_write(
         pipeline,
         input_file=image_list,
         run_dir=run_dir,
         prepare=DecodeImages(rightfit_transform(), allowed_roots),
         handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
-        fields=ImageNetTop5(),
+        fields=ImageNetClasses(labels_path),
         read_label="ReadImageNames",
         prepare_label="DecodeAndPreprocess",
     )
@@ -141,4 +119,5 @@ def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
         max_batch_size=run.batching["max_batch_size"],
         device=run.batching["device"],
         allowed_roots=run.settings.image_roots(),
+        labels_path=image_labels(run),
     )

@@ -96,8 +96,8 @@ class TimedSklearnModelHandlerNumpy(SklearnModelHandlerNumpy):
 
 
 class RegressionRow(RowFields):
-    """The predicted value (as label and score) beside the row's target. A row without a numeric target is still
-    predicted; its expected label is left empty."""
+    """The predicted value (as label and score), with the row's target in its detail. The expected label stays
+    empty: it holds a class to match exactly (accuracy), which a regression has none of."""
 
     def __call__(self, text: str, prediction) -> dict:
         row = parse_row(text)
@@ -107,7 +107,6 @@ class RegressionRow(RowFields):
             "predicted_index": REGRESSION_INDEX,
             "predicted_label": format(value, LABEL_FORMAT),
             "score": value,
-            "expected_label": None if target is None else format(target, LABEL_FORMAT),
             "detail": json.dumps({"row_id": row.get("id"), "prediction": value, "target": target}),
         }
 

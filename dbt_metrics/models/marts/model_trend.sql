@@ -1,5 +1,6 @@
 -- One row per run and headline metric: each comparable series over time, as charted and as searched for
--- regressions. A metric a run did not measure (Beam's means on a runner without metrics) has no row.
+-- regressions. A metric a run did not measure (Beam's means on a runner without metrics) has no row, and an
+-- incomplete run (one that lost items) none at all.
 with measured as (
     unpivot (
         select
@@ -13,6 +14,7 @@ with measured as (
             end_to_end_items_per_second,
             peak_rss_mib
         from {{ ref('run_summary') }}
+        where is_complete
     )
     on columns(* exclude (run_id))
     into name metric value value

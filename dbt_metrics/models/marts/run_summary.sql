@@ -1,6 +1,8 @@
 -- One row per finished run: what it ran, where, and its figures. Latency percentiles and throughput come from
 -- the per-batch records, so they exist on every runner; the seed's three headline means come from Beam's
--- metrics and are null for runners that return none.
+-- metrics and are null for runners that return none. A run with no batch at all (every item failed before
+-- inference) has null latencies and 0 predictions. A run that lost items (is_complete false) is kept, with
+-- everything it wrote, but takes no place in a series: no run_number, and no row in model_trend.
 with runs as (
     select * from {{ ref('stg_runs') }}
     where status = 'finished'
@@ -17,6 +19,24 @@ batch_figures as (
         quantile_cont(latency_ms, 0.99) as batch_latency_p99_ms,
         max(latency_ms) as batch_latency_max_ms
     from {{ ref('stg_batches') }}
+    group by run_id
+),
+
+-- Steady state: the batches that started after the warm-up window (the first `warmup_seconds` of inference;
+-- see dbt_project.yml). A run shorter than the window has no steady-state figures.
+steady_figures as (
+    select
+        run_id,
+        min(started_at) as warmup_ended_at,
+        count(*) as steady_batches,
+        sum(batch_size) / nullif(sum(latency_ms) / 1000, 0) as steady_inference_items_per_second,
+        quantile_cont(latency_ms, 0.50) as steady_batch_latency_p50_ms,
+        quantile_cont(latency_ms, 0.99) as steady_batch_latency_p99_ms
+    from (
+        select *, min(started_at) over (partition by run_id) as first_batch_at
+        from {{ ref('stg_batches') }}
+    )
+    where started_at >= first_batch_at + to_seconds({{ var('warmup_seconds') }})
     group by run_id
 ),
 
@@ -42,20 +62,49 @@ run_metrics as (
         max(value) filter (where metric = 'mean_inference_batch_latency_micro_secs') / 1000 as mean_batch_latency_ms,
         max(value) filter (where metric = 'mean_load_model_latency_milli_secs') as load_model_latency_ms,
         max(value) filter (where namespace = 'harness' and metric = 'pipeline_wall_seconds') as wall_seconds,
-        max(value) filter (where namespace = 'harness' and metric = 'peak_rss_bytes') / 1048576 as peak_rss_mib
+        max(value) filter (where namespace = 'harness' and metric = 'peak_rss_bytes') / 1048576 as peak_rss_mib,
+        max(value) filter (where namespace = 'harness' and metric = 'estimated_cost_usd') as estimated_cost_usd
     from {{ ref('stg_metrics') }}
     group by run_id
 ),
 
+-- Accuracy over the predictions whose right answer is known: the masked word, or the accepted ImageNet
+-- classes of the photo an image was made from ('|'-separated). Top-5 where a prediction keeps its top five.
 predicted as (
-    select run_id, count(*) as predictions
+    select
+        run_id,
+        count(*) as predictions,
+        count(expected_label) as labelled_predictions,
+        avg(case when expected_label is not null
+            then list_contains(string_split(lower(expected_label), '|'), lower(predicted_label))::int end)
+            as top1_accuracy,
+        avg(case when expected_label is not null and json_exists(detail, '$.top5')
+            then list_has_any(string_split(lower(expected_label), '|'),
+                              list_transform(json_extract_string(detail, '$.top5[*].label'), lambda x: lower(x)))::int end)
+            as top5_accuracy
     from {{ ref('stg_predictions') }}
     group by run_id
 ),
 
 failed as (
-    select run_id, count(*) as failures
+    select
+        run_id,
+        count(*) as failures,
+        count(*) filter (where stage = 'read') as failures_read,
+        count(*) filter (where stage = 'preprocess') as failures_preprocess,
+        count(*) filter (where stage = 'inference') as failures_inference
     from {{ ref('stg_failures') }}
+    group by run_id
+),
+
+-- Every input line must be exactly one prediction or one failure.
+accounted as (
+    select run_id, count(distinct line) as lines_accounted
+    from (
+        select run_id, line from {{ ref('stg_predictions') }}
+        union all
+        select run_id, line from {{ ref('stg_failures') }}
+    )
     group by run_id
 ),
 
@@ -67,15 +116,28 @@ summary as (
         runs.profile,
         runs.runner,
         runs.device,
+        runs.batching_mode,
         runs.min_batch_size,
         runs.max_batch_size,
         runs.dataset_size,
+        runs.dataset_source,
+        runs.dataset_seed,
+        runs.dataset_sha256,
         runs.weights_source,
+        runs.weights_sha256,
         runs.started_at,
         runs.ended_at,
         coalesce(predicted.predictions, 0) as predictions,
         coalesce(failed.failures, 0) as failures,
-        batch_figures.batches,
+        coalesce(failed.failures_read, 0) as failures_read,
+        coalesce(failed.failures_preprocess, 0) as failures_preprocess,
+        coalesce(failed.failures_inference, 0) as failures_inference,
+        coalesce(predicted.predictions, 0) + coalesce(failed.failures, 0) = runs.dataset_size
+            and coalesce(accounted.lines_accounted, 0) = runs.dataset_size as is_complete,
+        coalesce(predicted.labelled_predictions, 0) as labelled_predictions,
+        predicted.top1_accuracy,
+        predicted.top5_accuracy,
+        coalesce(batch_figures.batches, 0) as batches,
         run_metrics.mean_batch_size,
         run_metrics.mean_batch_latency_ms,
         run_metrics.load_model_latency_ms,
@@ -89,8 +151,15 @@ summary as (
         1000 * batch_figures.inference_seconds / batch_figures.batched_items as item_latency_mean_ms,
         batch_figures.batched_items / nullif(batch_figures.inference_seconds, 0) as inference_items_per_second,
         coalesce(predicted.predictions, 0) / nullif(run_metrics.wall_seconds, 0) as end_to_end_items_per_second,
+        coalesce(batch_figures.batches, 0) - coalesce(steady_figures.steady_batches, 0) as warmup_batches,
+        steady_figures.warmup_ended_at,
+        steady_figures.steady_inference_items_per_second,
+        steady_figures.steady_batch_latency_p50_ms,
+        steady_figures.steady_batch_latency_p99_ms,
         run_metrics.wall_seconds,
         run_metrics.peak_rss_mib,
+        run_metrics.estimated_cost_usd,
+        1000 * run_metrics.estimated_cost_usd / nullif(predicted.predictions, 0) as cost_per_1000_inferences_usd,
         runs.fingerprint_id,
         runs.cpu_model,
         runs.usable_cores,
@@ -100,21 +169,21 @@ summary as (
         runs.torch_version,
         runs.beam_version,
         runs.dagster_version,
-        -- Runs compare when they ran the same work the same way on the same fingerprint.
-        md5(concat_ws('|',
-            runs.benchmark, runs.model, runs.profile, runs.dataset_size,
-            runs.device, runs.min_batch_size, runs.max_batch_size, runs.fingerprint_id
-        )) as comparison_key
+        runs.comparison_key
     from runs
     left join batch_figures using (run_id)
+    left join steady_figures using (run_id)
     left join item_figures using (run_id)
     left join run_metrics using (run_id)
     left join predicted using (run_id)
     left join failed using (run_id)
+    left join accounted using (run_id)
 )
 
+-- Series number complete runs only: an incomplete run is visible here and nowhere in a trend.
 select
     *,
-    row_number() over (partition by comparison_key order by started_at, run_id) as run_number,
-    count(*) over (partition by comparison_key) as comparable_runs
+    case when is_complete then
+        row_number() over (partition by comparison_key, is_complete order by started_at, run_id) end as run_number,
+    case when is_complete then count(*) over (partition by comparison_key, is_complete) end as comparable_runs
 from summary

@@ -3,5 +3,6 @@ select
     item_id,
     line,
     stage,
-    reason
+    reason,
+    traceback
 from {{ source('bench', 'failures') }}

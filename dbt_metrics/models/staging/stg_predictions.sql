@@ -6,5 +6,6 @@ select
     predicted_index,
     predicted_label,
     score,
-    expected_label
+    expected_label,
+    detail
 from {{ source('bench', 'predictions') }}

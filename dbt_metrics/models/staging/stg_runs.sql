@@ -1,4 +1,6 @@
--- One row per run, with the fingerprint fields that say where it ran and the batching it was given.
+-- One row per run, with the fingerprint fields that say where it ran, the batching it was given and the input
+-- it read. comparison_key is the platform's (bench_assets/results.py: everything that changes what a run
+-- measures); runs written before it existed get one from what they recorded, so they stay apart from newer runs.
 select
     run_id,
     benchmark,
@@ -10,7 +12,11 @@ select
     cast(batching ->> 'min_batch_size' as integer) as min_batch_size,
     cast(batching ->> 'max_batch_size' as integer) as max_batch_size,
     batching ->> 'device' as device,
+    batching ->> 'mode' as batching_mode,
     dataset_size,
+    dataset ->> 'source' as dataset_source,
+    cast(dataset ->> 'seed' as integer) as dataset_seed,
+    dataset ->> 'sha256' as dataset_sha256,
     weights_source,
     weights_sha256,
     fingerprint,
@@ -23,6 +29,9 @@ select
     fingerprint -> 'packages' ->> 'torch' as torch_version,
     fingerprint -> 'packages' ->> 'apache-beam' as beam_version,
     fingerprint -> 'packages' ->> 'dagster' as dagster_version,
+    coalesce(comparison_key, 'legacy-' || md5(concat_ws('|',
+        benchmark, model, profile, dataset_size, batching, weights_sha256, fingerprint_id
+    ))) as comparison_key,
     dagster_run_id,
     started_at,
     ended_at,

@@ -1,0 +1,118 @@
+"""Results you can trust: series join only runs that measure the same thing, a run that lost items stays out of
+every trend, a run that predicted nothing builds through dbt, and accuracy is measured where answers are known.
+
+One small DuckDB file of hand-made runs, with every metrics asset and check materialized once."""
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from bench_assets.defs.metrics import change_points, dbt_resource, metrics_dbt_assets
+from bench_assets.defs.regression_checks import regression_checks
+from bench_assets.defs.report import REPORT_PATH, benchmark_report
+from bench_assets.resources import BenchmarkSettings
+from bench_assets_tests.run_history import HandMadeRun, write_runs
+
+RUNS_EACH_SIDE = 6  # six runs one way, then six the other: under one key, a +50% step (a regression)
+
+
+def step_history(model: str, before: dict, after: dict) -> list[HandMadeRun]:
+    """Runs whose batches take 40 ms with one setting, then 60 ms with another: a step if they shared a series."""
+    return [HandMadeRun(model, [(4, 40.0)], **before) for _ in range(RUNS_EACH_SIDE)] + [
+        HandMadeRun(model, [(4, 60.0)], **after) for _ in range(RUNS_EACH_SIDE)
+    ]
+
+
+BERT_BATCHING = {"min_batch_size": 1, "max_batch_size": 1, "device": "CPU"}
+HISTORY = {
+    "batching-mode": step_history(
+        "batching-mode",
+        {"batching": {**BERT_BATCHING, "mode": "beam_example"}},
+        {"batching": {**BERT_BATCHING, "mode": "length_bucketed"}},
+    ),
+    "weights": step_history("weights", {"weights_sha256": "a" * 64}, {"weights_sha256": "b" * 64}),
+    "dataset": step_history(
+        "dataset",
+        {"dataset": {"name": "openimage_sample", "source": "generated", "seed": 1, "sha256": "c" * 64}},
+        {"dataset": {"name": "openimage_sample", "source": "/data/openimages", "seed": 1, "sha256": "d" * 64}},
+    ),
+    # Four complete runs, then one that lost a line (and whose figures are off): visible, in no series.
+    "lossy": [HandMadeRun("lossy", [(4, 40.0)]) for _ in range(4)] + [HandMadeRun("lossy", [(4, 400.0)], lost=1)],
+    # Every line failed before inference: no batch at all.
+    "all-bad": [HandMadeRun("all-bad", [], failures=5)],
+    "labelled": [
+        HandMadeRun("labelled", [(4, 40.0)], expected_label="Tabby|TENCH"),
+        HandMadeRun("labelled", [(2, 40.0)], expected_label="tabby"),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trust")
+    database = root / "bench.duckdb"
+    runs = [run for history in HISTORY.values() for run in history]
+    run_ids = write_runs(database, runs, root / "runs")
+    settings = BenchmarkSettings(profile="smoke", data_dir=str(root / "data"))
+    result = dg.materialize(
+        [metrics_dbt_assets, change_points, benchmark_report, *regression_checks],
+        resources={"duckdb": DuckDBResource(database=str(database)), "dbt": dbt_resource(), "settings": settings},
+    )
+
+    def query(sql: str, params=None) -> list[tuple]:
+        with duckdb.connect(str(database), read_only=True) as conn:
+            return conn.execute(sql, params or []).fetchall()
+
+    ids, start = {}, 0
+    for model, history in HISTORY.items():
+        ids[model] = run_ids[start:start + len(history)]
+        start += len(history)
+    return {"result": result, "query": query, "ids": ids, "report": (settings.root / REPORT_PATH).read_text()}
+
+
+@pytest.mark.parametrize("model", ["batching-mode", "weights", "dataset"])
+def test_runs_that_differ_in_batching_weights_or_dataset_never_share_a_series(built, model):
+    query = built["query"]
+    keys = query("SELECT DISTINCT comparison_key FROM run_summary WHERE model = ?", [model])
+    assert len(keys) == 2
+    assert query(
+        "SELECT comparable_runs, count(*) FROM run_summary WHERE model = ? GROUP BY ALL", [model]
+    ) == [(RUNS_EACH_SIDE, 2 * RUNS_EACH_SIDE)]
+    # Under one key the step from 40 to 60 ms would be a regression; as two flat series it is none.
+    assert query("SELECT count(*) FROM regressions WHERE model = ?", [model]) == [(0,)]
+    assert query("SELECT count(*) FROM change_points") == [(0,)]
+
+
+def test_a_run_that_lost_an_item_is_visible_but_in_no_series(built):
+    query = built["query"]
+    lossy = built["ids"]["lossy"]
+    assert query(
+        "SELECT is_complete, run_number, comparable_runs, dataset_size, predictions, failures FROM run_summary "
+        "WHERE run_id = ?", [lossy[-1]]
+    ) == [(False, None, None, 5, 4, 0)]
+    assert query("SELECT count(*) FROM model_trend WHERE run_id = ?", [lossy[-1]]) == [(0,)]
+    assert query("SELECT max(run_number), max(comparable_runs) FROM run_summary WHERE model = 'lossy'") == [(4, 4)]
+    assert query("SELECT run_id, finished_runs FROM latest_runs WHERE model = 'lossy'") == [(lossy[-2], 5)]
+    assert 'id="incomplete-runs"' in built["report"] and lossy[-1] in built["report"]
+
+
+def test_a_run_that_predicted_nothing_builds_green_with_its_failures_by_stage(built):
+    result = built["result"]
+    assert result.success
+    failed_checks = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
+    assert failed_checks == []
+    (row,) = built["query"](
+        "SELECT predictions, failures, batches, is_complete, batch_latency_p50_ms, inference_items_per_second "
+        "FROM run_summary WHERE model = 'all-bad'"
+    )
+    assert row == (0, 5, 0, True, None, None)
+    assert 'id="all-bad"' in built["report"]
+
+
+def test_accuracy_counts_a_prediction_right_when_it_is_one_of_the_accepted_answers(built):
+    rows = built["query"](
+        "SELECT labelled_predictions, top1_accuracy FROM run_summary WHERE model = 'labelled' ORDER BY started_at"
+    )
+    assert rows == [(4, 1.0), (2, 0.0)]  # predictions say "tench"
+    assert built["query"]("SELECT top1_accuracy FROM run_summary WHERE model = 'weights' LIMIT 1") == [(None,)]
