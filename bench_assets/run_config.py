@@ -7,6 +7,7 @@ from typing import Optional
 import dagster as dg
 
 from bench_assets.pipeline.runner import RunnerSettings
+from bench_assets.model_configuration import MEMORY_FORMATS, PRECISIONS
 
 DEVICES = ("CPU", "GPU")
 
@@ -22,6 +23,9 @@ class InferenceRunConfig(dg.Config):
     workers: int = 1
     dask_address: Optional[str] = None
     extra_pipeline_args: list[str] = []
+    # How the model runs (bench_assets/spec.py ModelConfiguration); the benchmark says which values apply.
+    precision: str = "fp32"
+    memory_format: str = "contiguous"
 
     def batching(self) -> dict:
         for name in ("min_batch_size", "max_batch_size"):
@@ -33,7 +37,19 @@ class InferenceRunConfig(dg.Config):
             )
         if self.device not in DEVICES:
             raise ValueError(f"device {self.device!r} is unknown; accepted values: {list(DEVICES)}")
-        return {"min_batch_size": self.min_batch_size, "max_batch_size": self.max_batch_size, "device": self.device}
+        for name, accepted in (("precision", PRECISIONS), ("memory_format", MEMORY_FORMATS)):
+            if getattr(self, name) not in accepted:
+                raise ValueError(f"{name} {getattr(self, name)!r} is unknown; accepted values: {list(accepted)}")
+        if self.precision == "fp16" and self.device != "GPU":
+            raise ValueError("precision 'fp16' needs device 'GPU' (CPUs lack fast fp16 kernels); on CPU use 'bf16'")
+        # Everything here changes what a run measures: it is recorded with the run and part of its comparison key.
+        return {
+            "min_batch_size": self.min_batch_size,
+            "max_batch_size": self.max_batch_size,
+            "device": self.device,
+            "precision": self.precision,
+            "memory_format": self.memory_format,
+        }
 
     def runner_settings(self) -> RunnerSettings:
         settings = RunnerSettings(

@@ -1,6 +1,7 @@
 """A benchmark run from start to end, the same for every benchmark: snapshot the input, record the run, run its
 Beam pipeline with progress reports, load its outputs into DuckDB, and check that nothing was lost."""
 
+import dataclasses
 import shutil
 import uuid
 from itertools import islice
@@ -11,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 
 from bench_assets import results
 from bench_assets.cost import beam_gpu_price, estimated_cost_usd
+from bench_assets.model_configuration import ModelConfiguration
 from bench_assets.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.pipeline.input_lines import count_lines
 from bench_assets.pipeline.progress import ProgressMonitor
@@ -31,6 +33,16 @@ NOTHING_LOST = "nothing_lost"
 INPUT_SNAPSHOT = "input.txt"
 # Measurements the platform makes itself, beside Beam's.
 HARNESS_NAMESPACE = "harness"
+
+
+def check_configuration(benchmark: BenchmarkSpec, batching: dict) -> None:
+    """A configuration the benchmark cannot run (channels_last on BERT, bf16 with scikit-learn) fails before any
+    work, naming the setting and the values the benchmark accepts."""
+    for name, accepted in benchmark.configurations.items():
+        if batching[name] not in accepted:
+            raise ValueError(
+                f"{name} {batching[name]!r} does not apply to the {benchmark.name} benchmark; accepted values: {list(accepted)}"
+            )
 
 
 def run_cost(settings: BenchmarkSettings, fingerprint: dict, device: str, wall_seconds: float, peak_rss_bytes: int):
@@ -78,8 +90,12 @@ def execute_benchmark_run(
 ) -> dg.MaterializeResult:
     """Records the run, runs the pipeline with progress reports, loads its outputs, and checks nothing was lost."""
     model = context.partition_key
-    spec = benchmark.models[model]
     batching = config.batching()
+    check_configuration(benchmark, batching)
+    spec = dataclasses.replace(
+        benchmark.models[model],
+        configuration=ModelConfiguration(precision=batching["precision"], memory_format=batching["memory_format"]),
+    )
     runner = config.runner_settings()
     settings.selected_profile()  # an unknown profile fails here, not as a missing dataset
     if benchmark.check_settings is not None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from bench_assets.model_configuration import PRECISIONS, ModelConfiguration
 from bench_assets.run_config import InferenceRunConfig
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class ModelSpec:
     note: str = ""
     # A weights file the model's own entry names (a person's model from the models file).
     weights_file: Path | None = None
+    # Set per run from its config (PipelineRequest.model): what the model handler applies when it loads the model.
+    configuration: ModelConfiguration = ModelConfiguration()
 
     def build(self) -> nn.Module:
         return self.model_class(**self.model_params)
@@ -90,6 +93,10 @@ class BenchmarkSpec:
     # A person's own model for this benchmark, by source kind ("torchvision", "timm", "huggingface"): a builder
     # called as builder(model_name=<the entry's value>) (see bench_assets/user_models.py).
     user_model_builders: Mapping[str, Callable[..., nn.Module]] = field(default_factory=dict)
+    # The configurations this benchmark's pipeline can run: accepted values per setting (see ModelConfiguration).
+    configurations: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"precision": PRECISIONS, "memory_format": ("contiguous",)}
+    )
     # Checks the settings the pipeline will use (a configured path, say), so that a wrong one fails before any work.
     check_settings: Callable[[BenchmarkSettings], object] | None = None
     weights_asset: str = ""  # default: <name>_model_weights

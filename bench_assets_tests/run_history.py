@@ -37,6 +37,9 @@ class HandMadeRun:
     dataset: dict = field(default_factory=lambda: {"name": "openimage_sample", "seed": 2026, "sha256": "d" * 64})
     lost: int = 0  # input lines that ended as neither a prediction nor a failure
     expected_label: str | None = None  # every prediction's; predictions say "tench"
+    # Per batched item, in order, (class index, score) instead of "tench" (index 0) at 0.5.
+    predicted: list[tuple[int, float]] | None = None
+    weights_source: str = "seeded_random"
 
 
 def write_runs(database: Path, runs: list[HandMadeRun], work_dir: Path) -> list[str]:
@@ -57,7 +60,7 @@ def write_runs(database: Path, runs: list[HandMadeRun], work_dir: Path) -> list[
                     runner_options={},
                     batching=run.batching,
                     dataset_size=items + run.failures + run.lost,
-                    weights_source="seeded_random",
+                    weights_source=run.weights_source,
                     weights_sha256=run.weights_sha256,
                     fingerprint=FINGERPRINT,
                     fingerprint_id=run.fingerprint_id,
@@ -91,11 +94,13 @@ def write_outputs(run_dir: Path, run: HandMadeRun) -> None:
         batches.append(
             {"batch_id": batch_id, "batch_size": size, "latency_us": latency_ms * 1000, "started_at": 1.7e9 + number}
         )
-        predictions += [
-            {"line": len(predictions) + i, "item_id": f"{batch_id}-{i}", "predicted_index": 0,
-             "predicted_label": "tench", "score": 0.5, "expected_label": run.expected_label, "batch_id": batch_id}
-            for i in range(size)
-        ]
+        for i in range(size):
+            index, score = run.predicted[len(predictions)] if run.predicted else (0, 0.5)
+            predictions.append(
+                {"line": len(predictions), "item_id": f"item-{len(predictions)}", "predicted_index": index,
+                 "predicted_label": "tench" if index == 0 else f"class {index}", "score": score,
+                 "expected_label": run.expected_label, "batch_id": batch_id}
+            )
     failures = [
         {"line": len(predictions) + i, "item_id": f"failed-{i}", "stage": "decode", "reason": "OSError: truncated"}
         for i in range(run.failures)

@@ -24,6 +24,14 @@ def step_history(model: str, before: dict, after: dict) -> list[HandMadeRun]:
     ]
 
 
+def flipped(predicted: list[tuple[int, float]], items: list[int]) -> list[tuple[int, float]]:
+    return [(index + 100, score) if item in items else (index, score) for item, (index, score) in enumerate(predicted)]
+
+
+# Ten items: fp32 is confident (0.9) about the first five, unsure (0.3) about the rest.
+FP32_PREDICTED = [(item, 0.9 if item < 5 else 0.3) for item in range(10)]
+BF16 = {"min_batch_size": 1, "max_batch_size": 8, "device": "CPU"}
+GUARD_CHECK = "expression_is_true_configuration_agreement_passes_or_not_guard_applies"
 BERT_BATCHING = {"min_batch_size": 1, "max_batch_size": 1, "device": "CPU"}
 HISTORY = {
     "batching-mode": step_history(
@@ -41,6 +49,19 @@ HISTORY = {
     "lossy": [HandMadeRun("lossy", [(4, 40.0)]) for _ in range(4)] + [HandMadeRun("lossy", [(4, 400.0)], lost=1)],
     # Every line failed before inference: no batch at all.
     "all-bad": [HandMadeRun("all-bad", [], failures=5)],
+    # The accuracy guard: fp32, then bf16 flipping two unsure items (passes), then a configuration flipping three
+    # of the five items fp32 was confident about (fails). Real weights, so the guard applies.
+    "agreement": [
+        HandMadeRun("agreement", [(5, 40.0), (5, 40.0)], predicted=FP32_PREDICTED, weights_source="shipped"),
+        HandMadeRun(
+            "agreement", [(5, 30.0), (5, 30.0)], predicted=flipped(FP32_PREDICTED, [7, 8]), weights_source="shipped",
+            batching={**BF16, "precision": "bf16"},
+        ),
+        HandMadeRun(
+            "agreement", [(5, 20.0), (5, 20.0)], predicted=flipped(FP32_PREDICTED, [0, 1, 2]), weights_source="shipped",
+            batching={**BF16, "precision": "bf16", "memory_format": "channels_last"},
+        ),
+    ],
     "labelled": [
         HandMadeRun("labelled", [(4, 40.0)], expected_label="Tabby|TENCH"),
         HandMadeRun("labelled", [(2, 40.0)], expected_label="tabby"),
@@ -101,7 +122,7 @@ def test_a_run_that_predicted_nothing_builds_green_with_its_failures_by_stage(bu
     result = built["result"]
     assert result.success
     failed_checks = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
-    assert failed_checks == []
+    assert failed_checks == [GUARD_CHECK]  # the broken configuration's, a warning (see the guard's test)
     (row,) = built["query"](
         "SELECT predictions, failures, batches, is_complete, batch_latency_p50_ms, inference_items_per_second "
         "FROM run_summary WHERE model = 'all-bad'"
@@ -116,3 +137,17 @@ def test_accuracy_counts_a_prediction_right_when_it_is_one_of_the_accepted_answe
     )
     assert rows == [(4, 1.0), (2, 0.0)]  # predictions say "tench"
     assert built["query"]("SELECT top1_accuracy FROM run_summary WHERE model = 'weights' LIMIT 1") == [(None,)]
+
+
+def test_the_accuracy_guard_passes_a_configuration_that_agrees_where_fp32_was_sure_and_fails_one_that_does_not(built):
+    fp32, bf16, broken = built["ids"]["agreement"]
+    rows = built["query"](
+        "SELECT run_id, baseline_run_id, compared_items, top1_agreement, confident_items, confident_agreement, "
+        "guard_applies, passes FROM configuration_agreement ORDER BY top1_agreement DESC"
+    )
+    assert rows == [(bf16, fp32, 10, 0.8, 5, 1.0, True, True), (broken, fp32, 10, 0.7, 5, 0.4, True, False)]
+    (guard,) = [c for c in built["result"].get_asset_check_evaluations() if c.check_name == GUARD_CHECK]
+    assert not guard.passed and guard.severity == dg.AssetCheckSeverity.WARN
+    assert built["query"](
+        "SELECT precision, memory_format FROM run_summary WHERE run_id IN (?, ?, ?) ORDER BY started_at", [fp32, bf16, broken]
+    ) == [("fp32", "contiguous"), ("bf16", "contiguous"), ("bf16", "channels_last")]

@@ -10,9 +10,11 @@ from bench_assets.benchmarks.image_classification.models import (
 )
 from bench_assets.benchmarks.image_classification.pipeline import build_run
 from bench_assets.resources import BenchmarkSettings
+from bench_assets.model_configuration import MEMORY_FORMATS, PRECISIONS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
+    configurations={"precision": PRECISIONS, "memory_format": MEMORY_FORMATS},
     name=IMAGE_CLASSIFICATION,
     description="ImageNet classification of the image sample with Beam RunInference and a PyTorch model handler.",
     dataset=OPENIMAGE_SAMPLE,

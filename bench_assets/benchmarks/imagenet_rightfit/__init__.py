@@ -5,9 +5,11 @@ from bench_assets.benchmarks.image_classification.images import OPENIMAGE_SAMPLE
 from bench_assets.benchmarks.imagenet_rightfit.models import IMAGENET_RIGHTFIT, RIGHTFIT_MODELS
 from bench_assets.benchmarks.imagenet_rightfit.pipeline import build_run
 from bench_assets.resources import BenchmarkSettings
+from bench_assets.model_configuration import MEMORY_FORMATS, PRECISIONS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
+    configurations={"precision": PRECISIONS, "memory_format": MEMORY_FORMATS},
     name=IMAGENET_RIGHTFIT,
     description=(
         "Top-5 ImageNet classes of the image sample with timm's EfficientNet-B0 (seeded random weights), Beam "

@@ -179,7 +179,7 @@ class LanguageModelingRunConfig(InferenceRunConfig):
         bounds = super().batching()  # checked in every mode: a wrong value is an error even where it is unused
         if self.batching_mode == BEAM_EXAMPLE:
             # Beam's example infers each sentence alone; the batch bounds do not apply.
-            return {"mode": self.batching_mode, "min_batch_size": 1, "max_batch_size": 1, "device": self.device}
+            return {"mode": self.batching_mode, **bounds, "min_batch_size": 1, "max_batch_size": 1}
         return {"mode": self.batching_mode, **bounds, "bucket_boundaries": BUCKET_BOUNDARIES}
 
 

@@ -7,6 +7,7 @@ from bench_assets.benchmarks.table_rows.rows import TABLE_ROWS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
+    configurations={"precision": ("fp32",), "memory_format": ("contiguous",)},  # scikit-learn: float64 on CPU
     name=TABLE_ROWS_BENCHMARK,
     description="Regression over JSON table rows with Beam RunInference and a fitted scikit-learn LinearRegression.",
     dataset=TABLE_ROWS,

@@ -117,6 +117,8 @@ summary as (
         runs.runner,
         runs.device,
         runs.batching_mode,
+        runs.precision,
+        runs.memory_format,
         runs.min_batch_size,
         runs.max_batch_size,
         runs.dataset_size,

@@ -13,6 +13,8 @@ select
     cast(batching ->> 'max_batch_size' as integer) as max_batch_size,
     batching ->> 'device' as device,
     batching ->> 'mode' as batching_mode,
+    coalesce(batching ->> 'precision', 'fp32') as precision,
+    coalesce(batching ->> 'memory_format', 'contiguous') as memory_format,
     dataset_size,
     dataset ->> 'source' as dataset_source,
     cast(dataset ->> 'seed' as integer) as dataset_seed,

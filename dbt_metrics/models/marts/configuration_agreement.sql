@@ -1,0 +1,73 @@
+-- The accuracy guard. Every complete run in a configuration other than fp32 / contiguous is compared, item by
+-- item (by input line), with the latest complete fp32 / contiguous run of the same model, weights and input
+-- (same dataset sha256). A faster configuration counts only if it predicts as well: MLPerf's rule, accuracy at
+-- least 99% of fp32's where answers are known, and top-1 agreement of at least 99% on the items fp32 was
+-- confident about (top-1 probability >= 0.5). Plain overall agreement is reported but not gated: near-tied
+-- logits flip under bf16 without either answer being better. For seeded random weights the figures are
+-- informational (guard_applies false): their logits are near-tied everywhere.
+with runs as (
+    select run_id, benchmark, model, started_at, dataset_sha256, weights_sha256, weights_source, precision,
+           memory_format, top1_accuracy
+    from {{ ref('run_summary') }}
+    where is_complete
+),
+
+baselines as (
+    select
+        configured.run_id,
+        baseline.run_id as baseline_run_id,
+        configured.top1_accuracy,
+        baseline.top1_accuracy as baseline_top1_accuracy,
+        configured.weights_source != 'seeded_random' as guard_applies
+    from runs as configured
+    join runs as baseline
+        on baseline.benchmark = configured.benchmark
+        and baseline.model = configured.model
+        and baseline.weights_sha256 = configured.weights_sha256
+        and baseline.dataset_sha256 = configured.dataset_sha256
+        and baseline.precision = 'fp32' and baseline.memory_format = 'contiguous'
+    where not (configured.precision = 'fp32' and configured.memory_format = 'contiguous')
+    qualify row_number() over (partition by configured.run_id order by baseline.started_at desc, baseline.run_id desc) = 1
+),
+
+pairs as (
+    select
+        baselines.run_id,
+        configured.predicted_index,
+        fp32.predicted_index as fp32_index,
+        fp32.score as fp32_score,
+        fp32.detail as fp32_detail
+    from baselines
+    join {{ ref('stg_predictions') }} as configured on configured.run_id = baselines.run_id
+    join {{ ref('stg_predictions') }} as fp32 on fp32.run_id = baselines.baseline_run_id and fp32.line = configured.line
+),
+
+agreement as (
+    select
+        run_id,
+        count(*) as compared_items,
+        avg((predicted_index = fp32_index)::int) as top1_agreement,
+        count(*) filter (where fp32_score >= 0.5) as confident_items,
+        avg((predicted_index = fp32_index)::int) filter (where fp32_score >= 0.5) as confident_agreement,
+        avg(case when json_exists(fp32_detail, '$.top5')
+            then list_contains(cast(json_extract(fp32_detail, '$.top5[*].class_id') as integer[]), predicted_index)::int
+            end) as top1_in_fp32_top5
+    from pairs
+    group by run_id
+)
+
+select
+    baselines.run_id,
+    baselines.baseline_run_id,
+    coalesce(agreement.compared_items, 0) as compared_items,
+    agreement.top1_agreement,
+    coalesce(agreement.confident_items, 0) as confident_items,
+    agreement.confident_agreement,
+    agreement.top1_in_fp32_top5,
+    baselines.top1_accuracy,
+    baselines.baseline_top1_accuracy,
+    baselines.guard_applies,
+    coalesce(baselines.top1_accuracy >= 0.99 * baselines.baseline_top1_accuracy, true)
+        and coalesce(agreement.confident_agreement >= 0.99, true) as passes
+from baselines
+left join agreement using (run_id)
