@@ -151,3 +151,7 @@ def test_the_accuracy_guard_passes_a_configuration_that_agrees_where_fp32_was_su
     assert built["query"](
         "SELECT precision, memory_format FROM run_summary WHERE run_id IN (?, ?, ?) ORDER BY started_at", [fp32, bf16, broken]
     ) == [("fp32", "contiguous"), ("bf16", "contiguous"), ("bf16", "channels_last")]
+    # The report's overview sets each configuration beside fp32, with its speed-up and the guard's verdict.
+    overview = built["report"].split('<section id="overview">', 1)[1].split("</section>", 1)[0]
+    assert "Configurations beside fp32" in overview
+    assert "bf16 channels_last" in overview and "fails" in overview and "passes" in overview

@@ -33,6 +33,24 @@ SELECT benchmark, model, run_id, started_at, dataset_size, predictions, failures
        dataset_size - predictions - failures AS unaccounted
 FROM run_summary WHERE NOT is_complete ORDER BY started_at DESC
 """
+# The latest complete run of every series (model, configuration, batching, dataset, weights, machine).
+SERIES_SQL = """
+SELECT * FROM run_summary WHERE is_complete
+QUALIFY row_number() OVER (PARTITION BY comparison_key ORDER BY started_at DESC, run_id DESC) = 1
+ORDER BY benchmark, model, precision, memory_format, started_at
+"""
+# Each configured run beside its fp32 baseline: speed-up and agreement (the accuracy guard).
+CONFIGURATIONS_SQL = """
+SELECT s.benchmark, s.model, s.precision, s.memory_format, a.run_id, a.top1_agreement, a.confident_agreement,
+       a.top1_in_fp32_top5, a.passes, a.guard_applies,
+       s.inference_items_per_second / nullif(b.inference_items_per_second, 0) AS inference_speedup,
+       s.end_to_end_items_per_second / nullif(b.end_to_end_items_per_second, 0) AS end_to_end_speedup
+FROM configuration_agreement a
+JOIN run_summary s USING (run_id)
+JOIN run_summary b ON b.run_id = a.baseline_run_id
+QUALIFY row_number() OVER (PARTITION BY s.comparison_key ORDER BY s.started_at DESC) = 1
+ORDER BY s.benchmark, s.model, s.precision, s.memory_format
+"""
 TREND_SQL = """
 SELECT benchmark, model, metric, label, unit, better, comparison_key, profile, fingerprint_id, run_id, started_at, value
 FROM model_trend ORDER BY benchmark, model, started_at, run_id
@@ -54,6 +72,7 @@ th:first-child, td:first-child { text-align: left; }
 .swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: middle; }
 .note { color: #666; font-size: 13px; }
 .regression { color: #d62728; }
+.bar-charts svg { display: block; margin: 12px 0; }
 .model-note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 4px 8px; }
 """
 
@@ -66,6 +85,10 @@ def fetch_rows(conn: duckdb_module.DuckDBPyConnection, sql: str) -> list[dict]:
 
 def percent(value: float | None) -> float | None:
     return None if value is None else 100 * value
+
+
+def percent_text(share: float | None) -> str:
+    return "–" if share is None else f"{100 * share:.1f}%"
 
 
 def number(value: float | None) -> str:
@@ -101,6 +124,11 @@ def metric_chart(
         f'<text x="8" y="18" font-size="13" font-weight="600">{html.escape(label)} ({html.escape(unit)})</text>',
         f'<text x="{CHART_WIDTH - 8}" y="18" font-size="11" fill="#666" text-anchor="end">{better} is better</text>',
     ]
+    if runs == 1:  # no trend to draw yet: say so rather than draw one dot on an empty axis
+        parts.append(
+            f'<text class="one-run" x="{CHART_WIDTH / 2}" y="{CHART_HEIGHT - 12}" font-size="11" fill="#666" '
+            f'text-anchor="middle">one run so far: {number(values[0])} {html.escape(unit)}</text>'
+        )
     labelled: list[float] = []
     for value in sorted({min(values), middle, max(values)}):
         if any(abs(y(value) - y(other)) < 14 for other in labelled):
@@ -202,6 +230,91 @@ def latest_table(latest: dict) -> str:
     )
 
 
+def configuration_label(row: dict) -> str:
+    parts = [row["precision"], row["memory_format"], row.get("batching_mode")]
+    return " ".join(p for p in parts if p and p not in ("fp32", "contiguous")) or "fp32"
+
+
+def bar_chart(label: str, unit: str, better: str, rows: Sequence[dict], column: str) -> str:
+    """One figure across series, a bar each, side by side (values printed: models differ by orders of magnitude)."""
+    measured = [r for r in rows if r[column] is not None]
+    if not measured:
+        return ""
+    bar_height, left, width = 18, 250, 560
+    height = 30 + bar_height * len(measured)
+    top = max(r[column] for r in measured) or 1.0
+    parts = [
+        f'<svg class="bars" width="{width + 120}" height="{height}" role="img" aria-label="{html.escape(label)}">',
+        f'<text x="0" y="16" font-size="13" font-weight="600">{html.escape(label)} ({html.escape(unit)}), '
+        f"{better} is better</text>",
+    ]
+    for i, r in enumerate(measured):
+        y = 26 + i * bar_height
+        length = max(1.0, (width - left) * r[column] / top)
+        name = f"{r['model']} · {configuration_label(r)}"
+        parts.append(f'<text x="{left - 6}" y="{y + 12}" font-size="11" text-anchor="end">{html.escape(name)}</text>')
+        parts.append(f'<rect x="{left}" y="{y + 2}" width="{length:.1f}" height="{bar_height - 5}" fill="#1f77b4"/>')
+        parts.append(f'<text x="{left + length + 4:.1f}" y="{y + 12}" font-size="11">{number(r[column])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def overview_section(series: Sequence[dict], configurations: Sequence[dict], regressions: Sequence[dict]) -> str:
+    """Across every benchmark and model: the latest run of each series, figures side by side, configurations
+    beside fp32, and the open regressions."""
+    if not series:
+        return ""
+    header = (
+        "<tr><th>benchmark</th><th>model</th><th>configuration</th><th>profile</th><th>runs</th><th>items</th>"
+        "<th>top-1</th><th>inference items/s</th><th>steady items/s</th><th>p99 batch ms</th><th>USD / 1,000</th></tr>"
+    )
+    rows = "".join(
+        f"<tr><td>{html.escape(r['benchmark'])}</td><td><a href=\"#{html.escape(r['model'])}\">{html.escape(r['model'])}"
+        f"</a></td><td>{html.escape(configuration_label(r))}</td><td>{html.escape(r['profile'])}</td>"
+        f"<td>{r['comparable_runs']}</td><td>{r['dataset_size']}</td>"
+        f"<td>{percent_text(r['top1_accuracy'])}</td>"
+        f"<td>{number(r['inference_items_per_second'])}</td><td>{number(r['steady_inference_items_per_second'])}</td>"
+        f"<td>{number(r['batch_latency_p99_ms'])}</td><td>{number(r['cost_per_1000_inferences_usd'])}</td></tr>"
+        for r in series
+    )
+    charts = "".join(
+        bar_chart(label, unit, better, series, column)
+        for label, unit, better, column in (
+            ("Inference throughput", "items/s", "higher", "inference_items_per_second"),
+            ("Batch latency p99", "ms", "lower", "batch_latency_p99_ms"),
+            ("Cost per 1,000 inferences", "USD", "lower", "cost_per_1000_inferences_usd"),
+        )
+    )
+    configured = "".join(
+        f"<tr><td>{html.escape(c['model'])}</td><td>{html.escape(configuration_label(c))}</td>"
+        f"<td>{number(c['inference_speedup'])}x</td><td>{number(c['end_to_end_speedup'])}x</td>"
+        f"<td>{percent_text(c['top1_agreement'])}</td><td>{percent_text(c['confident_agreement'])}</td>"
+        f"<td>{percent_text(c['top1_in_fp32_top5'])}</td>"
+        f"<td>{'passes' if c['passes'] else 'fails'}{'' if c['guard_applies'] else ' (random weights: informational)'}</td></tr>"
+        for c in configurations
+    )
+    open_regressions = "".join(
+        f'<li class="regression">{html.escape(r["model"])}: {html.escape(r["label"])} {number(r["value_before"])} → '
+        f"{number(r['value_after'])} {html.escape(r['unit'])} ({r['change_pct']:+.1f}%)</li>"
+        for r in regressions
+        if r["runs_since_change"] <= ALERT_WINDOW_RUNS
+    )
+    return (
+        '<section id="overview"><h2>Overview</h2><p class="note">The latest complete run of each series (one '
+        "model in one configuration, batching, dataset and machine).</p>"
+        f"<table>{header}{rows}</table><div class=\"bar-charts\">{charts}</div>"
+        + (
+            "<h3>Configurations beside fp32</h3><table><tr><th>model</th><th>configuration</th><th>inference "
+            "speed-up</th><th>end-to-end speed-up</th><th>top-1 agreement</th><th>agreement where fp32 is sure"
+            "</th><th>top-1 in fp32's top 5</th><th>accuracy guard</th></tr>"
+            f"{configured}</table>"
+            if configured
+            else ""
+        )
+        + f"<h3>Open regressions</h3><ul>{open_regressions or '<li>none</li>'}</ul></section>"
+    )
+
+
 def incomplete_section(incomplete: Sequence[dict]) -> str:
     """Runs that lost items: listed with their counts, and never part of a series or chart."""
     if not incomplete:
@@ -276,6 +389,8 @@ def render_report(
     regressions: Sequence[dict],
     generated_at: datetime,
     incomplete: Sequence[dict] = (),
+    series: Sequence[dict] = (),
+    configurations: Sequence[dict] = (),
 ) -> str:
     trend_by_model = {k: list(v) for k, v in groupby(sorted(trend, key=model_key), key=model_key)}
     regressions_by_model = {k: list(v) for k, v in groupby(sorted(regressions, key=model_key), key=model_key)}
@@ -284,7 +399,7 @@ def render_report(
         for row in latest
     ]
     body = "".join(sections) or "<p>No finished runs yet: materialize a benchmark partition first.</p>"
-    body += incomplete_section(incomplete)
+    body = overview_section(series, configurations, regressions) + body + incomplete_section(incomplete)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Benchmark report</title>'
         f"<style>{CSS}</style></head><body><h1>RunInference benchmarks</h1>"
@@ -310,7 +425,9 @@ def benchmark_report(settings: BenchmarkSettings, duckdb: DuckDBResource) -> dg.
         trend = fetch_rows(conn, TREND_SQL)
         regressions = fetch_rows(conn, REGRESSIONS_SQL)
         incomplete = fetch_rows(conn, INCOMPLETE_SQL)
-    page = render_report(latest, trend, regressions, datetime.now(timezone.utc), incomplete)
+        series = fetch_rows(conn, SERIES_SQL)
+        configurations = fetch_rows(conn, CONFIGURATIONS_SQL)
+    page = render_report(latest, trend, regressions, datetime.now(timezone.utc), incomplete, series, configurations)
     path = settings.root / REPORT_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
