@@ -13,8 +13,10 @@ from dagster_duckdb import DuckDBResource
 from bench_assets import results
 from bench_assets.cost import beam_gpu_price, estimated_cost_usd
 from bench_assets.model_configuration import ModelConfiguration
+from bench_assets.hardware import peak_flops_per_second
 from bench_assets.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.pipeline.input_lines import count_lines
+from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import run_pipeline
 from bench_assets.resources import BenchmarkSettings
@@ -43,6 +45,17 @@ def check_configuration(benchmark: BenchmarkSpec, batching: dict) -> None:
             raise ValueError(
                 f"{name} {batching[name]!r} does not apply to the {benchmark.name} benchmark; accepted values: {list(accepted)}"
             )
+
+
+def hardware_efficiency(flops_per_item: int | None, peak_flops: float | None, run_dir: Path) -> dict:
+    """The inference stage's achieved FLOP/s (FLOPs per item x items per second of batch latency) and its share
+    of the machine's matmul peak in the run's precision; empty where FLOPs are not counted."""
+    batches = read_output_rows(run_dir, "batches")
+    seconds = sum(batch["latency_us"] for batch in batches) / 1e6
+    if flops_per_item is None or not peak_flops or not seconds:
+        return {}
+    achieved = flops_per_item * sum(batch["batch_size"] for batch in batches) / seconds
+    return {"achieved_flops_per_second": achieved, "utilization": achieved / peak_flops}
 
 
 def run_cost(settings: BenchmarkSettings, fingerprint: dict, device: str, wall_seconds: float, peak_rss_bytes: int):
@@ -107,6 +120,13 @@ def execute_benchmark_run(
             f"input file {input_file} does not exist: materialize the {benchmark.name} dataset first "
             f"(asset {benchmark.dataset.name})"
         )
+    # Measured once per fingerprint and cached: the ceiling this run's achieved FLOP/s is set against.
+    peak_flops = None
+    if weights.get("flops_per_item") is not None:
+        peak_flops = peak_flops_per_second(
+            settings.root / "hardware", fingerprint_id(environment_fingerprint(runner.runner, {})),
+            batching["precision"], "cuda" if batching["device"] == "GPU" else "cpu",
+        )
     run_id = uuid.uuid4().hex
     run_dir = settings.run_dir(run_id)
     snapshot, dataset_size = snapshot_input(input_file, run_dir, benchmark.items_limit.get(settings.profile))
@@ -152,12 +172,17 @@ def execute_benchmark_run(
         )
         context.log.info(f"run {run_id} pipeline done: {monitor.describe()}")
         cost = run_cost(settings, fingerprint, batching["device"], pipeline_run.wall_seconds, pipeline_run.peak_rss_bytes)
+        efficiency = hardware_efficiency(weights.get("flops_per_item"), peak_flops, run_dir)
         harness_metrics = [
             {"namespace": HARNESS_NAMESPACE, "metric": name, "value": value, "unit": unit}
             for name, value, unit in (
                 ("pipeline_wall_seconds", pipeline_run.wall_seconds, "s"),
                 ("peak_rss_bytes", pipeline_run.peak_rss_bytes, "bytes"),
                 ("estimated_cost_usd", cost, "USD"),
+                ("flops_per_item", weights.get("flops_per_item"), "FLOP"),
+                ("peak_flops_per_second", peak_flops, "FLOP/s"),
+                ("achieved_flops_per_second", efficiency.get("achieved_flops_per_second"), "FLOP/s"),
+                ("utilization", efficiency.get("utilization"), "share"),
             )
             if value is not None
         ]
@@ -184,6 +209,7 @@ def execute_benchmark_run(
         "items_per_second": counts["predictions"] / pipeline_run.wall_seconds,
         "weights_source": weights["source"],
         **({"estimated_cost_usd": cost} if cost is not None else {}),
+        **efficiency,
         **(
             {"cost_per_1000_inferences_usd": 1000 * cost / counts["predictions"]}
             if cost is not None and counts["predictions"]

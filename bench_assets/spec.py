@@ -97,6 +97,9 @@ class BenchmarkSpec:
     configurations: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: {"precision": PRECISIONS, "memory_format": ("contiguous",)}
     )
+    # One item's forward pass at the benchmark's typical input shape (forward(model)), for counting its FLOPs;
+    # None where FLOPs are not a fixed property of the input shape (detection) or the model is not PyTorch.
+    example_forward: Callable[[nn.Module], object] | None = None
     # Checks the settings the pipeline will use (a configured path, say), so that a wrong one fails before any work.
     check_settings: Callable[[BenchmarkSettings], object] | None = None
     weights_asset: str = ""  # default: <name>_model_weights

@@ -32,7 +32,8 @@ def latest_run(model: str) -> dict:
         "top1_accuracy": 0.75, "top5_accuracy": 0.9, "labelled_predictions": 20, "steady_inference_items_per_second": None,
         "steady_batch_latency_p50_ms": None, "steady_batch_latency_p99_ms": None, "warmup_batches": 30,
         "warmup_ended_at": None, "failures": 0, "failures_read": 0, "failures_preprocess": 0, "failures_inference": 0,
-        "estimated_cost_usd": 0.001, "cost_per_1000_inferences_usd": 0.004,
+        "estimated_cost_usd": 0.001, "cost_per_1000_inferences_usd": 0.004, "utilization": 0.3,
+        "flops_per_item": 7.7e8, "peak_flops_per_second": 2.1e11,
     }
 
 

@@ -9,6 +9,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from dagster_duckdb import DuckDBResource
 
 from bench_assets.benchmarks import BENCHMARKS
+from bench_assets.hardware import forward_flops
 from bench_assets.resources import BenchmarkSettings
 from bench_assets.run_lifecycle import NOTHING_LOST, execute_benchmark_run
 from bench_assets.spec import BenchmarkSpec
@@ -37,6 +38,8 @@ def weights_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinit
         configured = settings.configured_weights(spec.name) or spec.weights_file
         prepared = prepare(spec, settings.weights_path(spec.name), configured, settings.seed)
         info = {"path": str(prepared.path), "source": prepared.source, "sha256": prepared.sha256}
+        if benchmark.example_forward is not None:
+            info["flops_per_item"] = forward_flops(spec.build(), benchmark.example_forward)
         weights_info_path(settings, spec.name).write_text(json.dumps(info))
         context.log.info(f"{spec.name}: {prepared.source} weights at {prepared.path}")
         return dg.MaterializeResult(
@@ -45,6 +48,7 @@ def weights_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinit
                 "sha256": prepared.sha256,
                 "bytes": prepared.path.stat().st_size,
                 "path": dg.MetadataValue.path(str(prepared.path)),
+                **({"gflops_per_item": info["flops_per_item"] / 1e9} if "flops_per_item" in info else {}),
                 **({"note": spec.note} if spec.note else {}),
             }
         )

@@ -208,6 +208,9 @@ def latest_table(latest: dict) -> str:
         ("Steady-state inference throughput", latest["steady_inference_items_per_second"], "items/s", warmup),
         ("Steady-state batch latency p50", latest["steady_batch_latency_p50_ms"], "ms", ""),
         ("Steady-state batch latency p99", latest["steady_batch_latency_p99_ms"], "ms", ""),
+        ("Hardware utilization", percent(latest["utilization"]), "%",
+         f"{number(latest['flops_per_item'] and latest['flops_per_item'] / 1e9)} GFLOP an item; of the machine's "
+         f"{number(latest['peak_flops_per_second'] and latest['peak_flops_per_second'] / 1e9)} GFLOP/s matmul peak"),
         ("End-to-end throughput", latest["end_to_end_items_per_second"], "items/s", ""),
         ("Pipeline wall time", latest["wall_seconds"], "s", ""),
         ("Model load latency", latest["load_model_latency_ms"], "ms", ""),
@@ -266,7 +269,8 @@ def overview_section(series: Sequence[dict], configurations: Sequence[dict], reg
         return ""
     header = (
         "<tr><th>benchmark</th><th>model</th><th>configuration</th><th>profile</th><th>runs</th><th>items</th>"
-        "<th>top-1</th><th>inference items/s</th><th>steady items/s</th><th>p99 batch ms</th><th>USD / 1,000</th></tr>"
+        "<th>top-1</th><th>inference items/s</th><th>steady items/s</th><th>utilization</th><th>p99 batch ms</th>"
+        "<th>USD / 1,000</th></tr>"
     )
     rows = "".join(
         f"<tr><td>{html.escape(r['benchmark'])}</td><td><a href=\"#{html.escape(r['model'])}\">{html.escape(r['model'])}"
@@ -274,6 +278,7 @@ def overview_section(series: Sequence[dict], configurations: Sequence[dict], reg
         f"<td>{r['comparable_runs']}</td><td>{r['dataset_size']}</td>"
         f"<td>{percent_text(r['top1_accuracy'])}</td>"
         f"<td>{number(r['inference_items_per_second'])}</td><td>{number(r['steady_inference_items_per_second'])}</td>"
+        f"<td>{percent_text(r['utilization'])}</td>"
         f"<td>{number(r['batch_latency_p99_ms'])}</td><td>{number(r['cost_per_1000_inferences_usd'])}</td></tr>"
         for r in series
     )

@@ -8,19 +8,20 @@ from bench_assets.benchmarks.image_classification.models import (
     build_timm_model,
     build_torchvision_model,
 )
-from bench_assets.benchmarks.image_classification.pipeline import build_run
-from bench_assets.resources import BenchmarkSettings
+from bench_assets.benchmarks.image_classification.pipeline import build_run, forward_one_image
 from bench_assets.model_configuration import MEMORY_FORMATS, PRECISIONS
+from bench_assets.resources import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
-    configurations={"precision": PRECISIONS, "memory_format": MEMORY_FORMATS},
     name=IMAGE_CLASSIFICATION,
     description="ImageNet classification of the image sample with Beam RunInference and a PyTorch model handler.",
     dataset=OPENIMAGE_SAMPLE,
     models=IMAGE_MODELS,
     build_pipeline=build_run,
     weights_asset="image_model_weights",
+    example_forward=forward_one_image,
     user_model_builders={"torchvision": build_torchvision_model, "timm": build_timm_model},
     check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
+    configurations={"precision": PRECISIONS, "memory_format": MEMORY_FORMATS},
 )

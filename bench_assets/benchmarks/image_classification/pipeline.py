@@ -41,6 +41,11 @@ MAX_IMAGE_PIXELS = 64_000_000
 _WIDE_INTEGER_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
+def forward_one_image(model: torch.nn.Module):
+    """One image at the size every image model here is fed, for counting FLOPs."""
+    return model(torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE))
+
+
 def image_transform(spec: ModelSpec) -> transforms.Compose:
     # Beam's example resizes straight to 224 x 224 (no crop, aspect ratio not kept); we do the same.
     return transforms.Compose(

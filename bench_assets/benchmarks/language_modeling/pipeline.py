@@ -37,6 +37,15 @@ BATCHING_MODES = (BEAM_EXAMPLE, LENGTH_BUCKETED)
 # BERT's learned position embeddings stop at 512 tokens.
 MAX_TOKENS = 512
 BUCKET_BOUNDARIES = [16, 24, 32, 48, 64, 96, 128, 256]
+# The corpus's mean sentence length in BERT tokens (23.6 over 50,000 sentences): the shape FLOPs are counted at.
+TYPICAL_TOKENS = 24
+
+
+def forward_one_sentence(model: torch.nn.Module):
+    """One sentence of the corpus's typical length, its last word masked, for counting FLOPs ([CLS] ... [MASK] . [SEP])."""
+    input_ids = torch.full((1, TYPICAL_TOKENS), 1996)  # "the"
+    input_ids[0, 0], input_ids[0, -3], input_ids[0, -2], input_ids[0, -1] = 101, 103, 1012, 102
+    return model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
 
 
 def token_count(keyed_example) -> int:

@@ -4,8 +4,8 @@ sample, 800 x 800 letterboxed images in fixed batches of 8, COCO detections scor
 from bench_assets.benchmarks.image_classification.images import OPENIMAGE_SAMPLE
 from bench_assets.benchmarks.object_detection.models import DETECTION_MODELS, OBJECT_DETECTION
 from bench_assets.benchmarks.object_detection.pipeline import ObjectDetectionRunConfig, build_run
-from bench_assets.resources import BenchmarkSettings
 from bench_assets.model_configuration import MEMORY_FORMATS
+from bench_assets.resources import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
 # A forward pass takes 2 to 3 s per 800 x 800 image on a 2-core CPU: smoke finishes in about 20 s, quick in
@@ -13,8 +13,6 @@ from bench_assets.spec import BenchmarkSpec
 ITEMS_LIMIT = {"smoke": 6, "quick": 40}
 
 BENCHMARK = BenchmarkSpec(
-    # Boxes and the 0.5 score threshold are kept in fp32: low-precision detection heads shift both.
-    configurations={"precision": ("fp32",), "memory_format": MEMORY_FORMATS},
     name=OBJECT_DETECTION,
     description=(
         "COCO object detection of the image sample with torchvision's Faster R-CNN and RetinaNet (ResNet-50 FPN, "
@@ -28,4 +26,6 @@ BENCHMARK = BenchmarkSpec(
     run_config=ObjectDetectionRunConfig,
     items_limit=ITEMS_LIMIT,
     check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
+    # Boxes and the 0.5 score threshold are kept in fp32: low-precision detection heads shift both.
+    configurations={"precision": ("fp32",), "memory_format": MEMORY_FORMATS},
 )

@@ -7,7 +7,7 @@ from bench_assets.benchmarks.sentiment.models import (
     SENTIMENT_MODELS,
     build_sequence_classifier_from_folder,
 )
-from bench_assets.benchmarks.sentiment.pipeline import build_run
+from bench_assets.benchmarks.sentiment.pipeline import build_run, forward_one_sentence
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -19,6 +19,7 @@ BENCHMARK = BenchmarkSpec(
     dataset=SENTENCE_CORPUS,  # the same asset as language modeling: one sentence_corpus for both
     models=SENTIMENT_MODELS,
     build_pipeline=build_run,
+    example_forward=forward_one_sentence,
     # e.g. the real distilbert-base-uncased-finetuned-sst-2-english, from a folder (bench_assets/user_models.py)
     user_model_builders={"huggingface": build_sequence_classifier_from_folder},
 )

@@ -41,6 +41,12 @@ MAX_LENGTH = 128
 MODEL_INPUTS = ("input_ids", "attention_mask")
 
 
+def forward_one_sentence(model: torch.nn.Module):
+    """One sentence padded to MAX_LENGTH, as every item is, for counting FLOPs."""
+    input_ids = torch.zeros((1, MAX_LENGTH), dtype=torch.long)
+    return model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+
+
 def tokenize(tokenizer, sentence: str) -> dict[str, torch.Tensor]:
     """The sentence's model inputs, each of MAX_LENGTH; a ValueError says why the line has nothing to classify."""
     encoded = tokenizer(

@@ -7,7 +7,6 @@ from bench_assets.benchmarks.table_rows.rows import TABLE_ROWS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
-    configurations={"precision": ("fp32",), "memory_format": ("contiguous",)},  # scikit-learn: float64 on CPU
     name=TABLE_ROWS_BENCHMARK,
     description="Regression over JSON table rows with Beam RunInference and a fitted scikit-learn LinearRegression.",
     dataset=TABLE_ROWS,
@@ -17,4 +16,5 @@ BENCHMARK = BenchmarkSpec(
     prepare_weights=fit_table_model,
     kinds=frozenset({"beam", "sklearn", "duckdb"}),
     beam_metrics_namespace="BeamML_Sklearn",
+    configurations={"precision": ("fp32",), "memory_format": ("contiguous",)},  # scikit-learn: float64 on CPU
 )

@@ -63,7 +63,9 @@ run_metrics as (
         max(value) filter (where metric = 'mean_load_model_latency_milli_secs') as load_model_latency_ms,
         max(value) filter (where namespace = 'harness' and metric = 'pipeline_wall_seconds') as wall_seconds,
         max(value) filter (where namespace = 'harness' and metric = 'peak_rss_bytes') / 1048576 as peak_rss_mib,
-        max(value) filter (where namespace = 'harness' and metric = 'estimated_cost_usd') as estimated_cost_usd
+        max(value) filter (where namespace = 'harness' and metric = 'estimated_cost_usd') as estimated_cost_usd,
+        max(value) filter (where namespace = 'harness' and metric = 'flops_per_item') as flops_per_item,
+        max(value) filter (where namespace = 'harness' and metric = 'peak_flops_per_second') as peak_flops_per_second
     from {{ ref('stg_metrics') }}
     group by run_id
 ),
@@ -161,6 +163,12 @@ summary as (
         run_metrics.wall_seconds,
         run_metrics.peak_rss_mib,
         run_metrics.estimated_cost_usd,
+        run_metrics.flops_per_item,
+        run_metrics.peak_flops_per_second,
+        run_metrics.flops_per_item * batch_figures.batched_items / nullif(batch_figures.inference_seconds, 0)
+            as achieved_flops_per_second,
+        run_metrics.flops_per_item * batch_figures.batched_items / nullif(batch_figures.inference_seconds, 0)
+            / nullif(run_metrics.peak_flops_per_second, 0) as utilization,
         1000 * run_metrics.estimated_cost_usd / nullif(predicted.predictions, 0) as cost_per_1000_inferences_usd,
         runs.fingerprint_id,
         runs.cpu_model,
