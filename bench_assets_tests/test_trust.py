@@ -52,7 +52,10 @@ HISTORY = {
     # The accuracy guard: fp32, then bf16 flipping two unsure items (passes), then a configuration flipping three
     # of the five items fp32 was confident about (fails). Real weights, so the guard applies.
     "agreement": [
-        HandMadeRun("agreement", [(5, 40.0), (5, 40.0)], predicted=FP32_PREDICTED, weights_source="shipped"),
+        HandMadeRun(
+            "agreement", [(5, 40.0), (5, 40.0)], predicted=FP32_PREDICTED, weights_source="shipped",
+            batching={**BF16, "beam_default": True},
+        ),
         HandMadeRun(
             "agreement", [(5, 30.0), (5, 30.0)], predicted=flipped(FP32_PREDICTED, [7, 8]), weights_source="shipped",
             batching={**BF16, "precision": "bf16"},
@@ -155,3 +158,13 @@ def test_the_accuracy_guard_passes_a_configuration_that_agrees_where_fp32_was_su
     overview = built["report"].split('<section id="overview">', 1)[1].split("</section>", 1)[0]
     assert "Configurations beside fp32" in overview
     assert "bf16 channels_last" in overview and "fails" in overview and "passes" in overview
+
+
+def test_the_answer_is_the_fastest_configuration_that_passes_the_guard_and_its_speed_up_over_beams_default(built):
+    fp32, bf16, broken = built["ids"]["agreement"]
+    # The broken configuration is faster (250 items/s) but fails the guard; bf16 (166.7) passes; fp32 is 125.
+    assert built["query"](
+        "SELECT run_id, precision, memory_format, round(inference_items_per_second, 1), "
+        "round(speedup_over_beam_default, 3) FROM best_configuration WHERE model = 'agreement'"
+    ) == [(bf16, "bf16", "contiguous", 166.7, 1.333)]
+    assert "The answer" in built["report"]

@@ -39,6 +39,8 @@ SELECT * FROM run_summary WHERE is_complete
 QUALIFY row_number() OVER (PARTITION BY comparison_key ORDER BY started_at DESC, run_id DESC) = 1
 ORDER BY benchmark, model, precision, memory_format, started_at
 """
+# Per model and machine: the fastest configuration that passes the accuracy guard, and its speed-up.
+BEST_SQL = "SELECT * FROM best_configuration ORDER BY benchmark, model, profile"
 # Each configured run beside its fp32 baseline: speed-up and agreement (the accuracy guard).
 CONFIGURATIONS_SQL = """
 SELECT s.benchmark, s.model, s.precision, s.memory_format, a.run_id, a.top1_agreement, a.confident_agreement,
@@ -262,7 +264,29 @@ def bar_chart(label: str, unit: str, better: str, rows: Sequence[dict], column: 
     return "".join(parts)
 
 
-def overview_section(series: Sequence[dict], configurations: Sequence[dict], regressions: Sequence[dict]) -> str:
+def answer_table(best: Sequence[dict]) -> str:
+    """Per model: how fast it has run so far, in which configuration, and how much faster than Beam's default."""
+    if not best:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(b['model'])}</td><td>{html.escape(b['profile'])}</td>"
+        f"<td>{html.escape(configuration_label(b))}, batches {b['min_batch_size']}-{b['max_batch_size']}</td>"
+        f"<td>{number(b['inference_items_per_second'])}</td>"
+        f"<td>{'–' if b['speedup_over_beam_default'] is None else number(b['speedup_over_beam_default']) + 'x'}</td>"
+        f"<td>{html.escape(b['cpu_model'] or '')}{' + ' + html.escape(b['gpu']) if b['gpu'] else ''}</td></tr>"
+        for b in best
+    )
+    return (
+        "<h3>The answer: fastest so far</h3><p class=\"note\">Per model and machine, the fastest configuration "
+        "measured that passes the accuracy guard, and its inference speed-up over Beam's example default on the "
+        "same machine.</p><table><tr><th>model</th><th>profile</th><th>configuration</th><th>inference items/s</th>"
+        f"<th>over Beam's default</th><th>machine</th></tr>{rows}</table>"
+    )
+
+
+def overview_section(
+    series: Sequence[dict], configurations: Sequence[dict], regressions: Sequence[dict], best: Sequence[dict] = ()
+) -> str:
     """Across every benchmark and model: the latest run of each series, figures side by side, configurations
     beside fp32, and the open regressions."""
     if not series:
@@ -307,7 +331,7 @@ def overview_section(series: Sequence[dict], configurations: Sequence[dict], reg
     return (
         '<section id="overview"><h2>Overview</h2><p class="note">The latest complete run of each series (one '
         "model in one configuration, batching, dataset and machine).</p>"
-        f"<table>{header}{rows}</table><div class=\"bar-charts\">{charts}</div>"
+        f"<table>{header}{rows}</table>{answer_table(best)}<div class=\"bar-charts\">{charts}</div>"
         + (
             "<h3>Configurations beside fp32</h3><table><tr><th>model</th><th>configuration</th><th>inference "
             "speed-up</th><th>end-to-end speed-up</th><th>top-1 agreement</th><th>agreement where fp32 is sure"
@@ -396,6 +420,7 @@ def render_report(
     incomplete: Sequence[dict] = (),
     series: Sequence[dict] = (),
     configurations: Sequence[dict] = (),
+    best: Sequence[dict] = (),
 ) -> str:
     trend_by_model = {k: list(v) for k, v in groupby(sorted(trend, key=model_key), key=model_key)}
     regressions_by_model = {k: list(v) for k, v in groupby(sorted(regressions, key=model_key), key=model_key)}
@@ -404,7 +429,7 @@ def render_report(
         for row in latest
     ]
     body = "".join(sections) or "<p>No finished runs yet: materialize a benchmark partition first.</p>"
-    body = overview_section(series, configurations, regressions) + body + incomplete_section(incomplete)
+    body = overview_section(series, configurations, regressions, best) + body + incomplete_section(incomplete)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Benchmark report</title>'
         f"<style>{CSS}</style></head><body><h1>RunInference benchmarks</h1>"
@@ -418,7 +443,10 @@ def render_report(
 
 @dg.asset(
     group_name="metrics",
-    deps=[get_asset_key_for_model([metrics_dbt_assets], m) for m in ("latest_runs", "model_trend", "regressions")],
+    deps=[
+        get_asset_key_for_model([metrics_dbt_assets], m)
+        for m in ("latest_runs", "model_trend", "regressions", "configuration_agreement", "best_configuration")
+    ],
     pool=DUCKDB_POOL,
     kinds={"html"},
     automation_condition=AFTER_BENCHMARK_RUNS,
@@ -432,7 +460,10 @@ def benchmark_report(settings: BenchmarkSettings, duckdb: DuckDBResource) -> dg.
         incomplete = fetch_rows(conn, INCOMPLETE_SQL)
         series = fetch_rows(conn, SERIES_SQL)
         configurations = fetch_rows(conn, CONFIGURATIONS_SQL)
-    page = render_report(latest, trend, regressions, datetime.now(timezone.utc), incomplete, series, configurations)
+        best = fetch_rows(conn, BEST_SQL)
+    page = render_report(
+        latest, trend, regressions, datetime.now(timezone.utc), incomplete, series, configurations, best
+    )
     path = settings.root / REPORT_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
