@@ -4,7 +4,6 @@ refused with an error naming the file and what was expected, before any run."""
 import pytest
 import torch
 import torchvision
-from safetensors.torch import save_file
 from transformers import BertConfig, BertForMaskedLM
 
 from bench_assets.benchmarks import BUILT_IN

@@ -14,7 +14,7 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import apache_beam as beam
@@ -200,6 +200,32 @@ def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, ma
     )
 
 
+def read_images_predict_write(
+    pipeline: beam.Pipeline,
+    *,
+    image_list: Path,
+    run_dir: Path,
+    transform: Callable,
+    handler,
+    fields: RowFields,
+    allowed_roots: Sequence[str | Path] | None = None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> None:
+    """Every image benchmark's pipeline: read the list, decode and `transform` each image (failures with their
+    reasons), RunInference with `handler`, rows of `fields`. `allowed_roots`: directories listed images must lie
+    in (None: anywhere, for scripts and tests)."""
+    read_predict_write(
+        pipeline,
+        input_file=image_list,
+        run_dir=run_dir,
+        prepare=DecodeImages(transform, allowed_roots, max_pixels),
+        handler=handler,
+        fields=fields,
+        read_label="ReadImageNames",
+        prepare_label="DecodeAndPreprocess",
+    )
+
+
 def build_pipeline(
     pipeline: beam.Pipeline,
     *,
@@ -214,17 +240,16 @@ def build_pipeline(
     max_pixels: int = MAX_IMAGE_PIXELS,
     labels_path: str | None = None,
 ) -> None:
-    """`allowed_roots`: directories listed images must lie in (None: anywhere, for scripts and tests);
-    `labels_path`: the image set's labels file, for accuracy."""
-    read_predict_write(
+    """`labels_path`: the image set's labels file, for accuracy."""
+    read_images_predict_write(
         pipeline,
-        input_file=image_list,
+        image_list=image_list,
         run_dir=run_dir,
-        prepare=DecodeImages(image_transform(spec), allowed_roots, max_pixels),
+        transform=image_transform(spec),
         handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
         fields=ImageNetClasses(labels_path),
-        read_label="ReadImageNames",
-        prepare_label="DecodeAndPreprocess",
+        allowed_roots=allowed_roots,
+        max_pixels=max_pixels,
     )
 
 

@@ -19,7 +19,6 @@ where Beam's floors it, at most one pixel apart.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import apache_beam as beam
 import torch
@@ -28,9 +27,8 @@ from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 from torchvision import transforms
 
 from bench_assets.benchmarks.image_classification.models import IMAGENET_MEAN, IMAGENET_STD
-from bench_assets.benchmarks.image_classification.pipeline import DecodeImages, ImageNetClasses, image_labels
+from bench_assets.benchmarks.image_classification.pipeline import ImageNetClasses, image_labels, read_images_predict_write
 from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
-from bench_assets.pipeline.read_predict_write import read_predict_write
 from bench_assets.spec import ModelSpec, PipelineRequest
 
 RESIZE_SHORTER_SIDE = 256
@@ -80,44 +78,18 @@ def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, ma
     )
 
 
-def build_pipeline(
-    pipeline: beam.Pipeline,
-    *,
-    image_list: Path,
-    spec: ModelSpec,
-    state_dict_path: Path,
-    run_dir: Path,
-    min_batch_size: int,
-    max_batch_size: int,
-    device: str = "CPU",
-    allowed_roots: Sequence[str | Path] | None = None,
-    labels_path: str | None = None,
-) -> None:
-    """`allowed_roots`: directories listed images must lie in (None: anywhere, for scripts and tests);
-    `labels_path`: the image set's labels file, for accuracy."""
-    read_predict_write(
-        pipeline,
-        input_file=image_list,
-        run_dir=run_dir,
-        prepare=DecodeImages(rightfit_transform(), allowed_roots),
-        handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
-        fields=ImageNetClasses(labels_path),
-        read_label="ReadImageNames",
-        prepare_label="DecodeAndPreprocess",
-    )
-
-
 def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
     """A platform run: images only from the image roots (the data folder and the configured image source)."""
-    build_pipeline(
+    model = run.model
+    handler = model_handler(
+        model, str(run.state_dict_path), run.batching["min_batch_size"], run.batching["max_batch_size"], run.batching["device"]
+    )
+    read_images_predict_write(
         pipeline,
         image_list=run.input_file,
-        spec=run.model,
-        state_dict_path=run.state_dict_path,
         run_dir=run.run_dir,
-        min_batch_size=run.batching["min_batch_size"],
-        max_batch_size=run.batching["max_batch_size"],
-        device=run.batching["device"],
+        transform=rightfit_transform(),
+        handler=handler,
+        fields=ImageNetClasses(image_labels(run)),
         allowed_roots=run.settings.image_roots(),
-        labels_path=image_labels(run),
     )

@@ -24,8 +24,8 @@ from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedT
 from torch.nn.utils.rnn import pad_sequence
 
 from bench_assets.benchmarks.language_modeling.corpus import load_bert_tokenizer, mask_last_word
-from bench_assets.pipeline.failures import FAILED, PREPROCESS, failure_row
 from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
+from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
 from bench_assets.run_config import InferenceRunConfig
@@ -67,25 +67,13 @@ def check_maskable(sentence: str) -> str:
     return masked_text
 
 
-class TokenizeSentences(beam.DoFn):
-    """(line, sentence) -> ((line, sentence), tensors of its masked text); an unusable line goes to `failed`."""
-
-    FAILED = FAILED
-
-    def setup(self):
-        self._tokenizer = load_bert_tokenizer()
-
-    def process(self, item: tuple[int, str]):
-        _, sentence = item
-        try:
-            masked_text = check_maskable(sentence)
-            encoded = self._tokenizer(masked_text, return_tensors="pt")
-            length = encoded["input_ids"].shape[1]
-            if length > MAX_TOKENS:
-                raise ValueError(f"{length} tokens, more than BERT's {MAX_TOKENS}")
-            yield item, {name: tensor.squeeze(0) for name, tensor in encoded.items()}
-        except Exception as error:  # the line's failure, not the run's
-            yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
+def tokenize_masked(tokenizer, sentence: str) -> dict[str, torch.Tensor]:
+    """The tensors of a sentence with its last word masked; a ValueError says why a line cannot be."""
+    encoded = tokenizer(check_maskable(sentence), return_tensors="pt")
+    length = encoded["input_ids"].shape[1]
+    if length > MAX_TOKENS:
+        raise ValueError(f"{length} tokens, more than BERT's {MAX_TOKENS}")
+    return {name: tensor.squeeze(0) for name, tensor in encoded.items()}
 
 
 class MaskedWordInference:
@@ -169,7 +157,7 @@ def build_pipeline(
         pipeline,
         input_file=corpus,
         run_dir=run_dir,
-        prepare=TokenizeSentences(),
+        prepare=PrepareItems(tokenize_masked, load_bert_tokenizer),
         handler=model_handler(spec, str(state_dict_path), batching_mode, min_batch_size, max_batch_size, device),
         fields=MaskedWord(),
         read_label="ReadSentences",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import apache_beam as beam
 import torch
@@ -24,11 +23,10 @@ from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 from PIL import Image
 from torchvision import transforms
 
-from bench_assets.benchmarks.image_classification.pipeline import DecodeImages
+from bench_assets.benchmarks.image_classification.pipeline import read_images_predict_write
 from bench_assets.benchmarks.object_detection.models import coco_category_names
 from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
 from bench_assets.pipeline.prediction_rows import RowFields
-from bench_assets.pipeline.read_predict_write import read_predict_write
 from bench_assets.run_config import InferenceRunConfig
 from bench_assets.spec import ModelSpec, PipelineRequest
 
@@ -122,41 +120,18 @@ def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, ma
     )
 
 
-def build_pipeline(
-    pipeline: beam.Pipeline,
-    *,
-    image_list: Path,
-    spec: ModelSpec,
-    state_dict_path: Path,
-    run_dir: Path,
-    min_batch_size: int = BATCH_SIZE,
-    max_batch_size: int = BATCH_SIZE,
-    device: str = "CPU",
-    allowed_roots: Sequence[str | Path] | None = None,
-) -> None:
-    """`allowed_roots`: directories listed images must lie in (None: anywhere, for scripts and tests)."""
-    read_predict_write(
-        pipeline,
-        input_file=image_list,
-        run_dir=run_dir,
-        prepare=DecodeImages(detection_transform(), allowed_roots),
-        handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
-        fields=TopDetection(),
-        read_label="ReadImageNames",
-        prepare_label="DecodeAndPreprocess",
-    )
-
-
 def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
     """A platform run: images only from the image roots (the data folder and the configured image source)."""
-    build_pipeline(
+    model = run.model
+    handler = model_handler(
+        model, str(run.state_dict_path), run.batching["min_batch_size"], run.batching["max_batch_size"], run.batching["device"]
+    )
+    read_images_predict_write(
         pipeline,
         image_list=run.input_file,
-        spec=run.model,
-        state_dict_path=run.state_dict_path,
         run_dir=run.run_dir,
-        min_batch_size=run.batching["min_batch_size"],
-        max_batch_size=run.batching["max_batch_size"],
-        device=run.batching["device"],
+        transform=detection_transform(),
+        handler=handler,
+        fields=TopDetection(),
         allowed_roots=run.settings.image_roots(),
     )

@@ -29,8 +29,8 @@ from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedT
 
 from bench_assets.benchmarks.language_modeling.corpus import load_bert_tokenizer
 from bench_assets.benchmarks.sentiment.models import ID2LABEL
-from bench_assets.pipeline.failures import FAILED, PREPROCESS, failure_row
 from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
+from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
 from bench_assets.spec import ModelSpec, PipelineRequest
@@ -70,22 +70,6 @@ def tokenize(tokenizer, sentence: str) -> dict[str, torch.Tensor]:
         kept = f"its first {MAX_LENGTH} tokens (the rest is truncated) hold" if truncated else "it tokenizes to"
         raise ValueError(f"no vocabulary word: {kept} only {sorted(set(content))}, nothing to classify")
     return example
-
-
-class TokenizeSentences(beam.DoFn):
-    """(line, sentence) -> ((line, sentence), {input_ids, attention_mask}); an unusable line goes to `failed`."""
-
-    FAILED = FAILED
-
-    def setup(self):
-        self._tokenizer = load_bert_tokenizer()
-
-    def process(self, item: tuple[int, str]):
-        _, sentence = item
-        try:
-            yield item, tokenize(self._tokenizer, sentence)
-        except Exception as error:  # the line's failure, not the run's
-            yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
 
 
 class SequenceClassificationInference:
@@ -137,7 +121,7 @@ def build_pipeline(
         pipeline,
         input_file=corpus,
         run_dir=run_dir,
-        prepare=TokenizeSentences(),
+        prepare=PrepareItems(tokenize, load_bert_tokenizer),
         handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
         fields=SentimentLabel(),
         read_label="ReadSentences",

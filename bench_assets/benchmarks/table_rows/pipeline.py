@@ -28,8 +28,8 @@ from apache_beam.ml.inference.sklearn_inference import ModelFileType, SklearnMod
 
 from bench_assets.benchmarks.table_rows.rows import FEATURE_COLUMNS
 from bench_assets.pipeline.batch_timing import TimedInference
-from bench_assets.pipeline.failures import FAILED, PREPROCESS, failure_row
 from bench_assets.pipeline.prediction_rows import RowFields
+from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.read_predict_write import read_predict_write
 from bench_assets.run_config import InferenceRunConfig
 from bench_assets.spec import PipelineRequest
@@ -73,15 +73,9 @@ def row_features(row: dict) -> np.ndarray:
     return np.array(features, dtype=np.float64)
 
 
-class ParseTableRows(beam.DoFn):
-    """(line, text) -> ((line, text), feature vector); a line that is no usable row goes to `failed`."""
-
-    def process(self, item: tuple[int, str]):
-        _, text = item
-        try:
-            yield item, row_features(parse_row(text))
-        except Exception as error:  # the line's failure, not the run's
-            yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
+def table_row_features(_, text: str) -> np.ndarray:
+    """A line's feature vector (PrepareItems' signature: this needs no loaded resource)."""
+    return row_features(parse_row(text))
 
 
 class TimedSklearnModelHandlerNumpy(SklearnModelHandlerNumpy):
@@ -137,7 +131,7 @@ def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
         pipeline,
         input_file=run.input_file,
         run_dir=run.run_dir,
-        prepare=ParseTableRows(),
+        prepare=PrepareItems(table_row_features),
         handler=model_handler(str(run.state_dict_path), run.batching["min_batch_size"], run.batching["max_batch_size"]),
         fields=RegressionRow(),
         read_label="ReadTableRows",
