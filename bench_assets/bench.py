@@ -4,19 +4,62 @@ Runs go into the Dagster instance under DAGSTER_HOME (by default `data/dagster_h
 UI's run history and asset plots just like runs launched from the UI.
 
     python -m bench_assets.bench [--profile quick|full] [--models resnet50 ...]
+
+Each run executes in a process of its own (`--execute`), whose output is captured: what is printed is one line
+when a run starts, its progress (redrawn in place on a terminal, a line every 15 s otherwise), one result line,
+and, for a run that fails, the end of its output (all of it for the metrics job, which runs dbt).
 """
 
 import argparse
+import logging
 import os
+import re
 import socket
 import subprocess
 import sys
+import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from bench_assets.resources import PROFILES, connect_waiting, default_data_dir, default_duckdb_path, default_lock_timeout_s
+
+def show_on_root(record: logging.LogRecord) -> bool:
+    """Whether the root logger's handler prints a record.
+
+    Not `dagster.builtin`'s: Dagster relays those (dbt's output among them) through its own console logger,
+    so printing them here too showed each line twice. Not Beam's "apitools not found" warning either: it is
+    logged on import and only says that Beam's BigQuery client, which no benchmark uses, is not installed.
+    """
+    if record.name == "dagster.builtin" or record.name.startswith("dagster.builtin."):
+        return False
+    return not (record.name == "root" and record.getMessage().startswith("apitools not found"))
+
+
+def configure_logging() -> None:
+    """Gives the root logger a handler before any library logs.
+
+    Beam logs its apitools warning with `logging.warning()` at import time, which, on a root logger without a
+    handler, calls `logging.basicConfig()`: from then on every record that propagates to the root, Dagster's
+    included, was printed a second time as `LEVEL:name:message`.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
+    handler.addFilter(show_on_root)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
+# Before the imports below: bench_assets.resources imports Beam, which logs at import time.
+configure_logging()
+
+from bench_assets.resources import (  # noqa: E402
+    PROFILES,
+    connect_waiting,
+    default_data_dir,
+    default_duckdb_path,
+    default_lock_timeout_s,
+)
 
 # The tag naming the process that executes a run (see release_dead_bench_runs).
 PROCESS_TAG = "bench/process"
@@ -24,12 +67,29 @@ PROCESS_TAG = "bench/process"
 # The headline figures of this invocation's runs, from the run_summary mart.
 SUMMARY_SQL = """
 SELECT s.benchmark, s.model, s.dataset_size AS items, s.predictions, s.failures,
-       s.mean_batch_size, s.mean_batch_latency_ms, s.batch_latency_p99_ms AS p99_batch_latency_ms,
-       s.load_model_latency_ms, s.end_to_end_items_per_second AS items_per_s, s.peak_rss_mib
+       100 * s.top1_accuracy AS top1_pct, s.mean_batch_size, s.mean_batch_latency_ms,
+       s.batch_latency_p99_ms AS p99_batch_latency_ms, s.load_model_latency_ms,
+       s.end_to_end_items_per_second AS items_per_s, s.steady_inference_items_per_second AS steady_items_per_s,
+       s.peak_rss_mib
 FROM run_summary s JOIN runs r USING (run_id)
 WHERE list_contains(?, r.dagster_run_id)
 ORDER BY s.benchmark, s.model
 """
+
+
+# A line of Dagster's console logger: "<date> <time> <tz> - dagster - LEVEL - job - run id - step - message".
+DAGSTER_LINE = re.compile(
+    r"^\S+ \S+ \S+ - dagster - (?P<level>[A-Z]+) - \S+ - [0-9a-f-]{36} - (?:\S+ - )?(?P<message>.*)$"
+)
+# What the run's ProgressMonitor reports every 15 s, and once more when its pipeline is done.
+PROGRESS = re.compile(r"^[\d,]+/[\d,]+ items \(\d+%\), [\d.,]+ items/s, .*$")
+PIPELINE_DONE = re.compile(
+    r"^run (?P<run_id>\w+) pipeline done: (?P<items>[\d,]+/[\d,]+ items) .*?, (?P<rate>[\d.,]+ items/s)"
+)
+# dbt's closing line, e.g. "Done. PASS=17 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=17" (coloured on a terminal).
+DBT_DONE = re.compile(r"^Done\. (?P<counts>(?:[A-Z-]+=\d+ ?)+)$")
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+FAILED_RUN_TAIL_LINES = 60
 
 
 def run_config(profile: str) -> dict:
@@ -44,13 +104,25 @@ def print_summary(dagster_run_ids: list[str]) -> None:
         table = conn.execute(SUMMARY_SQL, [dagster_run_ids])
         columns = [d[0] for d in table.description]
         rows = table.fetchall()
-    formatted = [[f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
+    formatted = [[f"{v:,.1f}" if isinstance(v, float) else "-" if v is None else str(v) for v in row] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in formatted)) for i, c in enumerate(columns)]
     print()
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
     for row in formatted:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
-    print(f"\nresults: {default_duckdb_path()}")
+    print(
+        "\ntop1_pct: accuracy where the right answer is known (masked words; the photos the generated images come "
+        "from), '-' where it is not.\nsteady_items_per_s: inference after the first 60 s of batches; '-' when the "
+        "whole run was warm-up, as quick-profile runs mostly are, so their figures are warm-up dominated."
+    )
+    from bench_assets.benchmarks import MODELS
+
+    for model in sorted({row[1] for row in rows}):
+        if model in MODELS and MODELS[model].note:
+            print(f"{model}: {MODELS[model].note}")
+    from bench_assets.defs.report import REPORT_PATH
+
+    print(f"\nresults: {default_duckdb_path()}\nreport: {Path(default_data_dir()) / REPORT_PATH}")
 
 
 def process_tags() -> dict[str, str]:
@@ -105,6 +177,97 @@ def execute(job_name: str, partition: str | None, profile: str, run_id: str) -> 
     return 0 if result.success else 1
 
 
+class Console:
+    """Prints the bench's own lines; a progress line is redrawn in place when stdout is a terminal."""
+
+    def __init__(self, stream=None):
+        self.stream = sys.stdout if stream is None else stream
+        self.live = self.stream.isatty()
+        self.drawn = False  # a progress line awaits being overwritten
+
+    def line(self, text: str) -> None:
+        if self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.drawn = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def progress(self, text: str) -> None:
+        if not self.live:
+            self.line(text)
+            return
+        self.stream.write("\r\x1b[K" + text)
+        self.stream.flush()
+        self.drawn = True
+
+
+@dataclass
+class JobOutput:
+    """What a run's process printed, and what of it the bench shows."""
+
+    lines: list[str] = field(default_factory=list)
+    results_run_id: str | None = None  # the run's id in the results database (runs.run_id)
+    items: str | None = None
+    rate: str | None = None
+    dbt_counts: dict[str, int] = field(default_factory=dict)
+    dbt_builds: int = 0
+    in_telemetry_notice: bool = False
+
+    def read(self, line: str, label: str, console: Console) -> None:
+        line = ANSI_CODE.sub("", line.rstrip("\n"))
+        self.lines.append(line)
+        # The notice Dagster prints once for a new DAGSTER_HOME, up to how to opt out: for the person to see.
+        if line.strip() == "Telemetry:" or self.in_telemetry_notice:
+            console.line(line)
+            self.in_telemetry_notice = line.strip() != "enabled: false"
+            return
+        dbt_done = DBT_DONE.match(line)
+        if dbt_done:
+            self.dbt_builds += 1
+            for name, count in re.findall(r"([A-Z-]+)=(\d+)", dbt_done["counts"]):
+                self.dbt_counts[name] = self.dbt_counts.get(name, 0) + int(count)
+            return
+        dagster = DAGSTER_LINE.match(line)
+        if not dagster:
+            return
+        message = dagster["message"]
+        if dagster["level"] == "WARNING":
+            console.line(f"{label}: warning: {message}")
+        elif PROGRESS.match(message):
+            console.progress(f"{label}: {message}")
+        elif done := PIPELINE_DONE.match(message):
+            self.results_run_id, self.items, self.rate = done["run_id"], done["items"], done["rate"]
+
+
+def run_job(profile: str, job_name: str, partition: str, label: str, console: Console,
+            whole_output_on_failure: bool = False) -> tuple[str, bool]:
+    """Runs one job in a process of its own, as the UI launches them (a run's peak memory is then its own)."""
+    run_id = str(uuid.uuid4())
+    command = [sys.executable, "-m", "bench_assets.bench", "--profile", profile, "--execute", job_name, partition, run_id]
+    console.line(f"{label}: started ({profile} profile)")
+    started = time.monotonic()
+    output = JobOutput()
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # its lines as they happen, in order
+    ) as child:
+        for line in child.stdout:
+            output.read(line, label, console)
+    elapsed = f"{time.monotonic() - started:,.0f} s"
+    if output.dbt_builds:
+        counts = " ".join(f"{name}={count}" for name, count in output.dbt_counts.items())
+        console.line(f"{label}: dbt build x{output.dbt_builds}: {counts}")
+    if child.returncode != 0:
+        shown = output.lines if whole_output_on_failure else output.lines[-FAILED_RUN_TAIL_LINES:]
+        console.line(f"{label}: FAILED after {elapsed} (exit code {child.returncode}); its output"
+                     + ("" if len(shown) == len(output.lines) else f", last {len(shown)} lines") + ":")
+        console.line("\n".join(shown))
+        return run_id, False
+    figures = f": {output.items}, {output.rate}; results run_id {output.results_run_id}" if output.items else ""
+    console.line(f"{label}: done in {elapsed}{figures}")
+    return run_id, True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick", choices=sorted(PROFILES))
@@ -127,29 +290,24 @@ def main(argv: list[str] | None = None) -> int:
     for run_id in release_dead_bench_runs(dg.DagsterInstance.get()):
         print(f"released run {run_id}: its bench process had died", file=sys.stderr)
 
-    known = {model: benchmark.job_name for benchmark in BENCHMARKS for model in benchmark.models}
+    known = {model: benchmark for benchmark in BENCHMARKS for model in benchmark.models}
     unknown = sorted(set(args.models or []) - set(known))
     if unknown:
         parser.error(f"unknown models {unknown}; accepted values: {sorted(known)}")
     models = [key for key in known if not args.models or key in args.models]
 
-    def run(job_name: str, partition: str = "") -> tuple[str, bool]:
-        # Each run in a process of its own, as the UI launches them: a run's peak memory is then its own.
-        run_id = str(uuid.uuid4())
-        command = [sys.executable, "-m", "bench_assets.bench", "--profile", args.profile, "--execute", job_name, partition, run_id]
-        return run_id, subprocess.run(command).returncode == 0
-
-    if not run(datasets_job.name)[1]:
+    console = Console()
+    if not run_job(args.profile, datasets_job.name, "", "datasets", console)[1]:
         return 1
     dagster_run_ids, failed = [], []
     for model in models:
-        print(f"\n=== {known[model]}: {model} ({args.profile} profile) ===", flush=True)
-        run_id, succeeded = run(known[model], model)
+        benchmark = known[model]
+        run_id, succeeded = run_job(args.profile, benchmark.job_name, model, f"{benchmark.name} {model}", console)
         dagster_run_ids.append(run_id)
         if not succeeded:
             failed.append(model)
-    print("\n=== metrics: marts, change points, report ===", flush=True)
-    if not run(metrics_job.name)[1]:
+    metrics_label = "metrics (dbt marts, change points, report)"
+    if not run_job(args.profile, metrics_job.name, "", metrics_label, console, whole_output_on_failure=True)[1]:
         failed.append("metrics")
     print_summary(dagster_run_ids)
     if failed:
