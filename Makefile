@@ -36,7 +36,8 @@ $(DAGSTER_HOME)/dagster.yaml:
 
 bench: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/python -m bench_assets.bench $(if $(PROFILE),--profile $(PROFILE)) $(if $(MODELS),--models $(MODELS))
+	$(BIN)/python -m bench_assets.bench $(if $(PROFILE),--profile $(PROFILE)) $(if $(MODELS),--models $(MODELS)) \
+		$(if $(CONFIGS),--config $(CONFIGS))
 
 test: $(INSTALLED) $(DBT_MANIFEST) /usr/bin/chromium
 	$(BIN)/python -m pytest

@@ -3,7 +3,7 @@
 Runs go into the Dagster instance under DAGSTER_HOME (by default `data/dagster_home`), so they show up in the
 UI's run history and asset plots just like runs launched from the UI.
 
-    python -m bench_assets.bench [--profile quick|full] [--models resnet50 ...]
+    python -m bench_assets.bench [--profile quick|full] [--models resnet50 ...] [--config precision=bf16 ...]
 
 Each run executes in a process of its own (`--execute`), whose output is captured: what is printed is one line
 when a run starts, its progress (redrawn in place on a terminal, a line every 15 s otherwise), one result line,
@@ -11,6 +11,7 @@ and, for a run that fails, the end of its output (all of it for the metrics job,
 """
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -66,14 +67,25 @@ PROCESS_TAG = "bench/process"
 
 # The headline figures of this invocation's runs, from the run_summary mart.
 SUMMARY_SQL = """
-SELECT s.benchmark, s.model, s.dataset_size AS items, s.predictions, s.failures,
-       100 * s.top1_accuracy AS top1_pct, s.mean_batch_size, s.mean_batch_latency_ms,
+SELECT s.benchmark, s.model, s.dataset_size AS items, s.predictions, s.failures, 100 * s.top1_accuracy AS top1_pct, s.mean_batch_size,
+       s.mean_batch_latency_ms, s.batch_latency_p50_ms AS p50_batch_latency_ms,
        s.batch_latency_p99_ms AS p99_batch_latency_ms, s.load_model_latency_ms,
        s.end_to_end_items_per_second AS items_per_s, s.steady_inference_items_per_second AS steady_items_per_s,
-       s.peak_rss_mib
+       100 * s.utilization AS util_pct, s.cost_per_1000_inferences_usd AS usd_per_1000, s.peak_rss_mib,
+       concat_ws('/', s.precision, s.memory_format, s.batching_mode) AS configuration
 FROM run_summary s JOIN runs r USING (run_id)
 WHERE list_contains(?, r.dagster_run_id)
 ORDER BY s.benchmark, s.model
+"""
+# Per model of this invocation: the fastest configuration measured so far on this machine (the answer people
+# came for), from the best_configuration mart.
+BEST_SQL = """
+SELECT b.model, concat_ws(' ', b.precision, b.memory_format, b.batching_mode), b.min_batch_size, b.max_batch_size,
+       b.inference_items_per_second, b.speedup_over_beam_default
+FROM best_configuration b JOIN run_summary s USING (benchmark, model, fingerprint_id, profile)
+JOIN runs r ON r.run_id = s.run_id
+WHERE list_contains(?, r.dagster_run_id)
+ORDER BY b.model
 """
 
 
@@ -92,11 +104,35 @@ ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 FAILED_RUN_TAIL_LINES = 60
 
 
-def run_config(profile: str) -> dict:
+def run_config(profile: str, ops: dict | None = None) -> dict:
     return {
         "resources": {"settings": {"config": {"profile": profile}}},
         "loggers": {"console": {"config": {"log_level": "INFO"}}},
+        **({"ops": ops} if ops else {}),
     }
+
+
+def run_settings(pairs: list[str]) -> dict:
+    """`--config precision=bf16 max_batch_size=32` as a run config: values read as JSON where they are JSON."""
+    settings = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise ValueError(f"--config takes KEY=VALUE pairs, got {pair!r}")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return settings
+
+
+def figure(value) -> str:
+    """A table cell: one decimal, or three significant digits for small figures (a cost per 1,000 items)."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if 0 < abs(value) < 1 else f"{value:,.1f}"
+    return str(value)
 
 
 def print_summary(dagster_run_ids: list[str]) -> None:
@@ -104,7 +140,8 @@ def print_summary(dagster_run_ids: list[str]) -> None:
         table = conn.execute(SUMMARY_SQL, [dagster_run_ids])
         columns = [d[0] for d in table.description]
         rows = table.fetchall()
-    formatted = [[f"{v:,.1f}" if isinstance(v, float) else "-" if v is None else str(v) for v in row] for row in rows]
+        best = conn.execute(BEST_SQL, [dagster_run_ids]).fetchall()
+    formatted = [[figure(v) for v in row] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in formatted)) for i, c in enumerate(columns)]
     print()
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
@@ -115,6 +152,9 @@ def print_summary(dagster_run_ids: list[str]) -> None:
         "from), '-' where it is not.\nsteady_items_per_s: inference after the first 60 s of batches; '-' when the "
         "whole run was warm-up, as quick-profile runs mostly are, so their figures are warm-up dominated."
     )
+    for model, configuration, low, high, rate, speedup in best:
+        over = f", {speedup:.2f}x Beam's example default" if speedup is not None else ""
+        print(f"fastest so far: {model} in {configuration}, batches {low}-{high}: {rate:,.1f} items/s inference{over}")
     from bench_assets.benchmarks import MODELS
 
     for model in sorted({row[1] for row in rows}):
@@ -160,7 +200,7 @@ def release_dead_bench_runs(instance) -> list[str]:
     return released
 
 
-def execute(job_name: str, partition: str | None, profile: str, run_id: str) -> int:
+def execute(job_name: str, partition: str | None, profile: str, run_id: str, ops: dict | None = None) -> int:
     """Runs one job (one partition of it) in this process, under the instance in DAGSTER_HOME."""
     import dagster as dg
 
@@ -169,7 +209,7 @@ def execute(job_name: str, partition: str | None, profile: str, run_id: str) -> 
     result = defs.resolve_job_def(job_name).execute_in_process(
         instance=dg.DagsterInstance.get(),
         partition_key=partition,
-        run_config=run_config(profile),
+        run_config=run_config(profile, ops),
         run_id=run_id,
         tags=process_tags(),
         raise_on_error=False,
@@ -240,10 +280,12 @@ class JobOutput:
 
 
 def run_job(profile: str, job_name: str, partition: str, label: str, console: Console,
-            whole_output_on_failure: bool = False) -> tuple[str, bool]:
+            whole_output_on_failure: bool = False, ops: dict | None = None) -> tuple[str, bool]:
     """Runs one job in a process of its own, as the UI launches them (a run's peak memory is then its own)."""
     run_id = str(uuid.uuid4())
     command = [sys.executable, "-m", "bench_assets.bench", "--profile", profile, "--execute", job_name, partition, run_id]
+    if ops:
+        command += ["--ops-config", json.dumps(ops)]
     console.line(f"{label}: started ({profile} profile)")
     started = time.monotonic()
     output = JobOutput()
@@ -272,14 +314,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     parser.add_argument("--models", nargs="*", help="partitions to run (default: all)")
+    parser.add_argument(
+        "--config", nargs="*", default=[], metavar="KEY=VALUE",
+        help="run settings for every benchmark run, e.g. precision=bf16 memory_format=channels_last",
+    )
     parser.add_argument("--execute", nargs=3, metavar=("JOB", "PARTITION", "RUN_ID"), help=argparse.SUPPRESS)
+    parser.add_argument("--ops-config", type=json.loads, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DAGSTER_HOME", str(Path(default_data_dir()) / "dagster_home"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     if args.execute:
         job_name, partition, run_id = args.execute
-        return execute(job_name, partition or None, args.profile, run_id)
+        return execute(job_name, partition or None, args.profile, run_id, args.ops_config)
 
     import dagster as dg
 
@@ -295,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown models {unknown}; accepted values: {sorted(known)}")
     models = [key for key in known if not args.models or key in args.models]
+    try:
+        overrides = run_settings(args.config)
+    except ValueError as error:
+        parser.error(str(error))
 
     console = Console()
     if not run_job(args.profile, datasets_job.name, "", "datasets", console)[1]:
@@ -302,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     dagster_run_ids, failed = [], []
     for model in models:
         benchmark = known[model]
-        run_id, succeeded = run_job(args.profile, benchmark.job_name, model, f"{benchmark.name} {model}", console)
+        ops = {benchmark.run_asset_name: {"config": overrides}} if overrides else None
+        run_id, succeeded = run_job(args.profile, benchmark.job_name, model, f"{benchmark.name} {model}", console, ops=ops)
         dagster_run_ids.append(run_id)
         if not succeeded:
             failed.append(model)
