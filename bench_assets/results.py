@@ -82,6 +82,22 @@ CREATE TABLE IF NOT EXISTS metrics (
     value DOUBLE NOT NULL,
     unit VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS batch_sweeps (
+    sweep_id VARCHAR NOT NULL,
+    benchmark VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    profile VARCHAR NOT NULL,
+    fingerprint_id VARCHAR NOT NULL,
+    batch_size INTEGER,
+    items INTEGER NOT NULL,
+    mean_batch_size DOUBLE NOT NULL,
+    inference_items_per_second DOUBLE NOT NULL,
+    batch_latency_p50_ms DOUBLE NOT NULL,
+    batch_latency_p99_ms DOUBLE NOT NULL,
+    latency_budget_ms DOUBLE NOT NULL,
+    best_within_budget BOOLEAN NOT NULL,
+    swept_at TIMESTAMPTZ NOT NULL
+);
 """
 
 # Columns added after the first release: a file written before gains them (NULL in its older rows).
@@ -296,6 +312,13 @@ def finish_run(
         conn.execute("ROLLBACK")
         raise
     return counts
+
+
+def record_sweep(conn: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
+    """One batch-size sweep's points (bench_assets/batch_sweep.py), in one transaction; `batch_size` NULL is the
+    benchmark's adaptive batching."""
+    create_schema(conn)
+    conn.executemany("INSERT INTO batch_sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def fail_run(conn: duckdb.DuckDBPyConnection, run_id: str, error: str) -> None:

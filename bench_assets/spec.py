@@ -100,6 +100,8 @@ class BenchmarkSpec:
     # One item's forward pass at the benchmark's typical input shape (forward(model)), for counting its FLOPs;
     # None where FLOPs are not a fixed property of the input shape (detection) or the model is not PyTorch.
     example_forward: Callable[[nn.Module], object] | None = None
+    # Run settings every point of a batch-size sweep shares (a batching mode that uses the bounds, say).
+    sweep_settings: Mapping = field(default_factory=dict)
     # Checks the settings the pipeline will use (a configured path, say), so that a wrong one fails before any work.
     check_settings: Callable[[BenchmarkSettings], object] | None = None
     weights_asset: str = ""  # default: <name>_model_weights

@@ -2,18 +2,22 @@
 with its blocking `nothing_lost` check, the job `make bench` and the UI launch, and a nightly schedule."""
 
 import json
+import uuid
 from dataclasses import dataclass
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dagster_duckdb import DuckDBResource
 
+from bench_assets import results
+from bench_assets.batch_sweep import best_within_budget, sweep
 from bench_assets.benchmarks import BENCHMARKS
+from bench_assets.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.hardware import forward_flops
 from bench_assets.resources import BenchmarkSettings
-from bench_assets.run_lifecycle import NOTHING_LOST, execute_benchmark_run
-from bench_assets.spec import BenchmarkSpec
-from bench_assets.weights import prepare_weights, weights_info_path
+from bench_assets.run_lifecycle import NOTHING_LOST, dataset_file, execute_benchmark_run
+from bench_assets.spec import BenchmarkSpec, PipelineRequest
+from bench_assets.weights import prepare_weights, verified_weights, weights_info_path
 
 # Runs that share a machine time each other: all benchmark runs take this pool, one at a time (dagster.yaml).
 BENCHMARK_POOL = "benchmark"
@@ -84,6 +88,72 @@ def run_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinition)
     return benchmark_run
 
 
+class BatchSweepConfig(dg.Config):
+    """Batch sizes 1, 2, 4, ... up to `largest_batch_size` over the first `sample_items` items, and adaptive."""
+
+    largest_batch_size: int = 32
+    sample_items: int = 64
+    latency_budget_ms: float = 1000.0
+
+
+def sweep_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"{benchmark.name}_batch_sweep",
+        group_name="benchmarks",
+        partitions_def=partitions_def,
+        deps=[benchmark.dataset.name, benchmark.weights_asset_name],
+        kinds=set(benchmark.kinds),
+        pool=BENCHMARK_POOL,
+    )
+    def batch_sweep(
+        context: dg.AssetExecutionContext, config: BatchSweepConfig, settings: BenchmarkSettings, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
+        """Throughput and p50/p99 batch latency at batch sizes 1, 2, 4, ... (each a Beam run with min = max = that
+        size) and with the benchmark's adaptive batching, over a fixed sample; names the batch size with the best
+        throughput within the latency budget. The report draws throughput against p99 latency."""
+        if config.largest_batch_size < 1 or config.sample_items < 1:
+            raise ValueError("largest_batch_size and sample_items must be at least 1")
+        model = context.partition_key
+        verified_weights(settings, model)
+        input_file = dataset_file(settings, benchmark.dataset)
+        if not input_file.is_file():
+            raise FileNotFoundError(f"input file {input_file} does not exist: materialize {benchmark.dataset.name} first")
+        sweep_id = uuid.uuid4().hex
+        work_dir = settings.root / "sweeps" / sweep_id
+        work_dir.mkdir(parents=True)
+        request = PipelineRequest(input_file, benchmark.models[model], settings.weights_path(model), work_dir, {}, settings)
+        points = sweep(
+            benchmark, benchmark.models[model], request, work_dir, config.largest_batch_size, config.sample_items,
+            dict(benchmark.sweep_settings),
+        )
+        best = best_within_budget(points, config.latency_budget_ms)
+        fingerprint = fingerprint_id(environment_fingerprint("direct", {}))
+        swept_at = results.now()
+        with duckdb.get_connection() as conn:
+            results.record_sweep(conn, [
+                (sweep_id, benchmark.name, model, settings.profile, fingerprint, p.batch_size, p.items, p.mean_batch_size,
+                 p.inference_items_per_second, p.batch_latency_p50_ms, p.batch_latency_p99_ms, config.latency_budget_ms,
+                 p is best, swept_at)
+                for p in points
+            ])
+        table = "\n".join(
+            ["| batch size | items/s | p50 ms | p99 ms |", "| --- | --- | --- | --- |"]
+            + [f"| {p.batch_size or 'adaptive'} | {p.inference_items_per_second:,.1f} | {p.batch_latency_p50_ms:,.1f} "
+               f"| {p.batch_latency_p99_ms:,.1f} |" for p in points]
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "sweep_id": sweep_id,
+                "latency_budget_ms": config.latency_budget_ms,
+                **({"best_batch_size": best.batch_size, "best_items_per_second": best.inference_items_per_second}
+                   if best else {}),
+                "points": dg.MetadataValue.md(table),
+            }
+        )
+
+    return batch_sweep
+
+
 def nightly_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
     """A schedule that requests every partition of a partitioned asset job, once a night."""
 
@@ -112,6 +182,7 @@ class BenchmarkDefinitions:
     run: dg.AssetsDefinition
     job: UnresolvedAssetJobDefinition
     schedule: dg.ScheduleDefinition
+    sweep: dg.AssetsDefinition
 
     @classmethod
     def of(cls, benchmark: BenchmarkSpec) -> "BenchmarkDefinitions":
@@ -124,7 +195,7 @@ class BenchmarkDefinitions:
             partitions_def=partitions_def,
             description=f"Prepares the weights of one {benchmark.name} model and runs its benchmark.",
         )
-        return cls(weights, run, job, nightly_schedule(job))
+        return cls(weights, run, job, nightly_schedule(job), sweep_asset(benchmark, partitions_def))
 
 
 BENCHMARK_DEFINITIONS = {benchmark.name: BenchmarkDefinitions.of(benchmark) for benchmark in BENCHMARKS}
@@ -134,7 +205,7 @@ BENCHMARK_DEFINITIONS = {benchmark.name: BenchmarkDefinitions.of(benchmark) for 
 def defs() -> dg.Definitions:
     made = BENCHMARK_DEFINITIONS.values()
     return dg.Definitions(
-        assets=[asset for d in made for asset in (d.weights, d.run)],
+        assets=[asset for d in made for asset in (d.weights, d.run, d.sweep)],
         jobs=[d.job for d in made],
         schedules=[d.schedule for d in made],
     )

@@ -13,6 +13,7 @@ import duckdb as duckdb_module
 from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
+from bench_assets import results
 from bench_assets.benchmarks import MODELS
 from bench_assets.defs.metrics import AFTER_BENCHMARK_RUNS, DUCKDB_POOL, metrics_dbt_assets
 from bench_assets.defs.regression_checks import ALERT_WINDOW_RUNS, headline_metrics
@@ -41,6 +42,13 @@ ORDER BY benchmark, model, precision, memory_format, started_at
 """
 # Per model and machine: the fastest configuration that passes the accuracy guard, and its speed-up.
 BEST_SQL = "SELECT * FROM best_configuration ORDER BY benchmark, model, profile"
+# The latest batch-size sweep of each model (bench_assets/batch_sweep.py).
+SWEEPS_SQL = """
+SELECT * FROM batch_sweeps
+QUALIFY sweep_id = last_value(sweep_id) OVER (
+    PARTITION BY benchmark, model ORDER BY swept_at ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+ORDER BY benchmark, model, batch_size NULLS LAST
+"""
 # Each configured run beside its fp32 baseline: speed-up and agreement (the accuracy guard).
 CONFIGURATIONS_SQL = """
 SELECT s.benchmark, s.model, s.precision, s.memory_format, a.run_id, a.top1_agreement, a.confident_agreement,
@@ -264,6 +272,73 @@ def bar_chart(label: str, unit: str, better: str, rows: Sequence[dict], column: 
     return "".join(parts)
 
 
+def sweep_chart(points: list[dict]) -> str:
+    """Throughput against p99 batch latency at each batch size of one sweep; Beam's adaptive batching marked, the
+    best size within the latency budget ringed, the budget drawn."""
+    width, height, left, right, top, bottom = 420, 240, 56, 400, 34, 204
+    budget = points[0]["latency_budget_ms"]
+    x_max = max(max(p["batch_latency_p99_ms"] for p in points), budget) * 1.1
+    y_max = max(p["inference_items_per_second"] for p in points) * 1.15
+
+    def x(ms: float) -> float:
+        return left + ms / x_max * (right - left)
+
+    def y(rate: float) -> float:
+        return bottom - rate / y_max * (bottom - top)
+
+    first = points[0]
+    parts = [
+        f'<svg class="sweep" width="{width}" height="{height}" role="img" aria-label="batch sweep of {html.escape(first["model"])}">',
+        f'<rect width="{width}" height="{height}" fill="#fff" stroke="#ddd"/>',
+        f'<text x="8" y="18" font-size="13" font-weight="600">{html.escape(first["model"])}: items/s against p99 ms</text>',
+        f'<line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="#999"/>',
+        f'<line x1="{left}" x2="{left}" y1="{top}" y2="{bottom}" stroke="#999"/>',
+        f'<text x="{right}" y="{bottom + 16}" font-size="11" text-anchor="end">p99 batch latency, ms (max {number(x_max)})</text>',
+        f'<text x="{left - 4}" y="{top + 4}" font-size="11" text-anchor="end">{number(y_max)}</text>',
+        f'<line class="budget" x1="{x(budget):.1f}" x2="{x(budget):.1f}" y1="{top}" y2="{bottom}" stroke="{REGRESSION_COLOR}" '
+        f'stroke-dasharray="4 3"/><text x="{x(budget) + 3:.1f}" y="{top + 10}" font-size="10" fill="{REGRESSION_COLOR}">'
+        f"budget {number(budget)} ms</text>",
+    ]
+    fixed = [p for p in points if p["batch_size"] is not None]
+    parts.append(
+        '<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="'
+        + " ".join(f"{x(p['batch_latency_p99_ms']):.1f},{y(p['inference_items_per_second']):.1f}" for p in fixed)
+        + '"/>'
+    )
+    for p in points:
+        cx, cy = x(p["batch_latency_p99_ms"]), y(p["inference_items_per_second"])
+        tip = f"{p['batch_size'] or 'adaptive'}: {number(p['inference_items_per_second'])} items/s, p99 {number(p['batch_latency_p99_ms'])} ms"
+        if p["batch_size"] is None:  # Beam's adaptive BatchElements
+            parts.append(f'<g class="adaptive"><title>{html.escape(tip)}</title><rect x="{cx - 5:.1f}" y="{cy - 5:.1f}" '
+                         f'width="10" height="10" fill="#ff7f0e" transform="rotate(45 {cx:.1f} {cy:.1f})"/>'
+                         f'<text x="{cx + 8:.1f}" y="{cy + 4:.1f}" font-size="10">adaptive</text></g>')
+            continue
+        parts.append(f'<g><title>{html.escape(tip)}</title><circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="#1f77b4"/>'
+                     f'<text x="{cx + 6:.1f}" y="{cy - 6:.1f}" font-size="10">{p["batch_size"]}</text></g>')
+        if p["best_within_budget"]:
+            parts.append(f'<circle class="best" cx="{cx:.1f}" cy="{cy:.1f}" r="8" fill="none" stroke="#2ca02c" stroke-width="2"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def sweeps_section(sweeps: Sequence[dict]) -> str:
+    if not sweeps:
+        return ""
+    by_model = [list(points) for _, points in groupby(sweeps, key=model_key)]
+    best = [
+        f"<li>{html.escape(p['model'])}: batch size {p['batch_size']}, {number(p['inference_items_per_second'])} items/s "
+        f"within {number(p['latency_budget_ms'])} ms p99</li>"
+        for points in by_model for p in points if p["best_within_budget"]
+    ]
+    return (
+        '<section id="batch-sweeps"><h2>Batch size</h2><p class="note">Each model\'s latest sweep: throughput against '
+        "p99 batch latency at fixed batch sizes (the line), Beam's adaptive batching (the diamond), the best size "
+        "within the latency budget ringed.</p>"
+        f"<ul>{''.join(best) or '<li>no batch size within the budget</li>'}</ul>"
+        f'<div class="charts">{"".join(sweep_chart(points) for points in by_model)}</div></section>'
+    )
+
+
 def answer_table(best: Sequence[dict]) -> str:
     """Per model: how fast it has run so far, in which configuration, and how much faster than Beam's default."""
     if not best:
@@ -421,6 +496,7 @@ def render_report(
     series: Sequence[dict] = (),
     configurations: Sequence[dict] = (),
     best: Sequence[dict] = (),
+    sweeps: Sequence[dict] = (),
 ) -> str:
     trend_by_model = {k: list(v) for k, v in groupby(sorted(trend, key=model_key), key=model_key)}
     regressions_by_model = {k: list(v) for k, v in groupby(sorted(regressions, key=model_key), key=model_key)}
@@ -429,7 +505,7 @@ def render_report(
         for row in latest
     ]
     body = "".join(sections) or "<p>No finished runs yet: materialize a benchmark partition first.</p>"
-    body = overview_section(series, configurations, regressions, best) + body + incomplete_section(incomplete)
+    body = overview_section(series, configurations, regressions, best) + sweeps_section(sweeps) + body + incomplete_section(incomplete)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Benchmark report</title>'
         f"<style>{CSS}</style></head><body><h1>RunInference benchmarks</h1>"
@@ -461,8 +537,10 @@ def benchmark_report(settings: BenchmarkSettings, duckdb: DuckDBResource) -> dg.
         series = fetch_rows(conn, SERIES_SQL)
         configurations = fetch_rows(conn, CONFIGURATIONS_SQL)
         best = fetch_rows(conn, BEST_SQL)
+        results.create_schema(conn)  # batch_sweeps exists before the first sweep
+        sweeps = fetch_rows(conn, SWEEPS_SQL)
     page = render_report(
-        latest, trend, regressions, datetime.now(timezone.utc), incomplete, series, configurations, best
+        latest, trend, regressions, datetime.now(timezone.utc), incomplete, series, configurations, best, sweeps
     )
     path = settings.root / REPORT_PATH
     path.parent.mkdir(parents=True, exist_ok=True)

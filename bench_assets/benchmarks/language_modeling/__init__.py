@@ -13,6 +13,7 @@ BENCHMARK = BenchmarkSpec(
     models=LANGUAGE_MODELS,
     build_pipeline=build_run,
     run_config=LanguageModelingRunConfig,
+    sweep_settings={"batching_mode": "length_bucketed"},  # Beam's example mode infers one sentence at a time
     weights_asset="language_model_weights",
     example_forward=forward_one_sentence,
     user_model_builders={"huggingface": build_masked_lm_from_folder},
