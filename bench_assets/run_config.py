@@ -7,7 +7,7 @@ from typing import Optional
 import dagster as dg
 
 from bench_assets.pipeline.runner import RunnerSettings
-from bench_assets.model_configuration import MEMORY_FORMATS, PRECISIONS
+from bench_assets.model_configuration import MEMORY_FORMATS, PRECISIONS, QUANTIZATIONS
 
 DEVICES = ("CPU", "GPU")
 
@@ -26,6 +26,7 @@ class InferenceRunConfig(dg.Config):
     # How the model runs (bench_assets/spec.py ModelConfiguration); the benchmark says which values apply.
     precision: str = "fp32"
     memory_format: str = "contiguous"
+    quantization: str = "none"
 
     def batching(self) -> dict:
         for name in ("min_batch_size", "max_batch_size"):
@@ -37,11 +38,16 @@ class InferenceRunConfig(dg.Config):
             )
         if self.device not in DEVICES:
             raise ValueError(f"device {self.device!r} is unknown; accepted values: {list(DEVICES)}")
-        for name, accepted in (("precision", PRECISIONS), ("memory_format", MEMORY_FORMATS)):
+        for name, accepted in (("precision", PRECISIONS), ("memory_format", MEMORY_FORMATS), ("quantization", QUANTIZATIONS)):
             if getattr(self, name) not in accepted:
                 raise ValueError(f"{name} {getattr(self, name)!r} is unknown; accepted values: {list(accepted)}")
         if self.precision == "fp16" and self.device != "GPU":
             raise ValueError("precision 'fp16' needs device 'GPU' (CPUs lack fast fp16 kernels); on CPU use 'bf16'")
+        if self.quantization != "none" and (self.precision != "fp32" or self.device != "CPU"):
+            raise ValueError(
+                f"quantization {self.quantization!r} runs on device 'CPU' in precision 'fp32' (int8 weights, fp32 "
+                f"activations); got device {self.device!r}, precision {self.precision!r}"
+            )
         # Everything here changes what a run measures: it is recorded with the run and part of its comparison key.
         return {
             "min_batch_size": self.min_batch_size,
@@ -49,6 +55,7 @@ class InferenceRunConfig(dg.Config):
             "device": self.device,
             "precision": self.precision,
             "memory_format": self.memory_format,
+            "quantization": self.quantization,
         }
 
     def runner_settings(self) -> RunnerSettings:

@@ -39,11 +39,13 @@ HARNESS_NAMESPACE = "harness"
 
 def check_configuration(benchmark: BenchmarkSpec, batching: dict) -> None:
     """A configuration the benchmark cannot run (channels_last on BERT, bf16 with scikit-learn) fails before any
-    work, naming the setting and the values the benchmark accepts."""
-    for name, accepted in benchmark.configurations.items():
-        if batching[name] not in accepted:
+    work, naming the setting and the values the benchmark accepts (a setting it does not list: its default)."""
+    for setting in dataclasses.fields(ModelConfiguration):
+        accepted = benchmark.configurations.get(setting.name, (setting.default,))
+        if batching[setting.name] not in accepted:
             raise ValueError(
-                f"{name} {batching[name]!r} does not apply to the {benchmark.name} benchmark; accepted values: {list(accepted)}"
+                f"{setting.name} {batching[setting.name]!r} does not apply to the {benchmark.name} benchmark; "
+                f"accepted values: {list(accepted)}"
             )
 
 
@@ -109,7 +111,7 @@ def execute_benchmark_run(
     check_configuration(benchmark, batching)
     spec = dataclasses.replace(
         benchmark.models[model],
-        configuration=ModelConfiguration(precision=batching["precision"], memory_format=batching["memory_format"]),
+        configuration=ModelConfiguration(**{f.name: batching[f.name] for f in dataclasses.fields(ModelConfiguration)}),
     )
     runner = config.runner_settings()
     settings.selected_profile()  # an unknown profile fails here, not as a missing dataset

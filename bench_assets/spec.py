@@ -93,10 +93,9 @@ class BenchmarkSpec:
     # A person's own model for this benchmark, by source kind ("torchvision", "timm", "huggingface"): a builder
     # called as builder(model_name=<the entry's value>) (see bench_assets/user_models.py).
     user_model_builders: Mapping[str, Callable[..., nn.Module]] = field(default_factory=dict)
-    # The configurations this benchmark's pipeline can run: accepted values per setting (see ModelConfiguration).
-    configurations: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: {"precision": PRECISIONS, "memory_format": ("contiguous",)}
-    )
+    # The configurations this benchmark's pipeline can run: accepted values per setting of ModelConfiguration; a
+    # setting not listed takes only its default.
+    configurations: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"precision": PRECISIONS})
     # One item's forward pass at the benchmark's typical input shape (forward(model)), for counting its FLOPs;
     # None where FLOPs are not a fixed property of the input shape (detection) or the model is not PyTorch.
     example_forward: Callable[[nn.Module], object] | None = None

@@ -7,7 +7,8 @@ import torch
 from apache_beam.ml.inference.pytorch_inference import default_tensor_inference_fn
 
 from bench_assets.benchmarks.image_classification.models import build_timm_model
-from bench_assets.pipeline.model_handlers import AutocastInference, ConfiguredModel
+from bench_assets.model_configuration import ModelConfiguration
+from bench_assets.pipeline.model_handlers import AutocastInference, configure_model
 from bench_assets_tests.assets import (
     image_classification_run,
     image_model_weights,
@@ -33,6 +34,10 @@ def run_config(asset: str, **config) -> dict:
          "precision 'fp16' needs device 'GPU' (CPUs lack fast fp16 kernels); on CPU use 'bf16'"),
         (image_classification_run, "efficientnet_lite0", {"precision": "int4"},
          "precision 'int4' is unknown; accepted values: ['fp32', 'bf16', 'fp16']"),
+        (image_classification_run, "efficientnet_lite0", {"quantization": "dynamic_int8"},
+         "quantization 'dynamic_int8' does not apply to the image_classification benchmark; accepted values: ['none']"),
+        (language_modeling_run, "all-minilm-l6-v2", {"quantization": "dynamic_int8", "precision": "bf16"},
+         "quantization 'dynamic_int8' runs on device 'CPU' in precision 'fp32'"),
     ],
 )
 def test_a_configuration_the_benchmark_cannot_run_fails_before_any_work(bench_resources, asset, partition, config, expected):
@@ -43,13 +48,16 @@ def test_a_configuration_the_benchmark_cannot_run_fails_before_any_work(bench_re
     assert_nothing_started(bench_resources)
 
 
-def test_channels_last_is_applied_where_the_model_is_built_and_autocast_around_inference():
-    model = ConfiguredModel(build_timm_model, "channels_last")(model_name="efficientnet_lite0").eval()
+def test_channels_last_and_quantization_are_applied_to_the_loaded_model_and_autocast_around_inference():
+    model = configure_model(build_timm_model("efficientnet_lite0"), ModelConfiguration(memory_format="channels_last"))
+    model.eval()
     convolution = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
     assert convolution.weight.is_contiguous(memory_format=torch.channels_last)
     assert not convolution.weight.is_contiguous()
     (result,) = AutocastInference(default_tensor_inference_fn, "bf16")([torch.rand(3, 224, 224)], model, torch.device("cpu"), {})
     assert result.inference.dtype == torch.bfloat16 and result.inference.shape == (1000,)
+    quantized = configure_model(torch.nn.Sequential(torch.nn.Linear(8, 4)), ModelConfiguration(quantization="dynamic_int8"))
+    assert type(quantized[0]).__name__ == "Linear" and quantized[0].__module__.startswith("torch.ao.nn.quantized.dynamic")
 
 
 def test_configured_runs_are_recorded_apart_and_predict_what_fp32_predicts(bench_resources, query, no_network):
@@ -59,21 +67,23 @@ def test_configured_runs_are_recorded_apart_and_predict_what_fp32_predicts(bench
         result = materialize([image_model_weights, image_classification_run], bench_resources, partition_key="efficientnet_lite0",
                              run_config=run_config("image_classification_run", **config))
         assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
-    result = materialize([language_model_weights, language_modeling_run], bench_resources, partition_key="all-minilm-l6-v2",
-                         run_config=run_config("language_modeling_run", precision="bf16"))
-    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+    for config in ({"precision": "bf16"}, {"quantization": "dynamic_int8"}):
+        result = materialize([language_model_weights, language_modeling_run], bench_resources,
+                             partition_key="all-minilm-l6-v2", run_config=run_config("language_modeling_run", **config))
+        assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
 
     runs = query(
-        "SELECT model, batching ->> 'precision', batching ->> 'memory_format', comparison_key, status FROM runs "
-        "ORDER BY started_at"
+        "SELECT model, batching ->> 'precision', batching ->> 'memory_format', batching ->> 'quantization', "
+        "comparison_key, status FROM runs ORDER BY started_at"
     )
-    assert [row[:3] for row in runs] == [
-        ("efficientnet_lite0", "fp32", "contiguous"),
-        ("efficientnet_lite0", "bf16", "contiguous"),
-        ("efficientnet_lite0", "fp32", "channels_last"),
-        ("all-minilm-l6-v2", "bf16", "contiguous"),
+    assert [row[:4] for row in runs] == [
+        ("efficientnet_lite0", "fp32", "contiguous", "none"),
+        ("efficientnet_lite0", "bf16", "contiguous", "none"),
+        ("efficientnet_lite0", "fp32", "channels_last", "none"),
+        ("all-minilm-l6-v2", "bf16", "contiguous", "none"),
+        ("all-minilm-l6-v2", "fp32", "contiguous", "dynamic_int8"),
     ]
-    assert len({row[3] for row in runs}) == 4 and {row[4] for row in runs} == {"finished"}
+    assert len({row[4] for row in runs}) == 5 and {row[5] for row in runs} == {"finished"}
     # Item by item, against fp32 (the real weights): channels_last changes no answer; bf16 may flip near-ties
     # (the measured 3.5% of 200 images), never a confident one.
     fp32, bf16, channels_last = [run_id for (run_id,) in query(

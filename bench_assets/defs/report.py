@@ -51,7 +51,7 @@ ORDER BY benchmark, model, batch_size NULLS LAST
 """
 # Each configured run beside its fp32 baseline: speed-up and agreement (the accuracy guard).
 CONFIGURATIONS_SQL = """
-SELECT s.benchmark, s.model, s.precision, s.memory_format, a.run_id, a.top1_agreement, a.confident_agreement,
+SELECT s.benchmark, s.model, s.precision, s.memory_format, s.quantization, a.run_id, a.top1_agreement, a.confident_agreement,
        a.top1_in_fp32_top5, a.passes, a.guard_applies,
        s.inference_items_per_second / nullif(b.inference_items_per_second, 0) AS inference_speedup,
        s.end_to_end_items_per_second / nullif(b.end_to_end_items_per_second, 0) AS end_to_end_speedup
@@ -244,8 +244,8 @@ def latest_table(latest: dict) -> str:
 
 
 def configuration_label(row: dict) -> str:
-    parts = [row["precision"], row["memory_format"], row.get("batching_mode")]
-    return " ".join(p for p in parts if p and p not in ("fp32", "contiguous")) or "fp32"
+    parts = [row["precision"], row["memory_format"], row.get("quantization"), row.get("batching_mode")]
+    return " ".join(p for p in parts if p and p not in ("fp32", "contiguous", "none")) or "fp32"
 
 
 def bar_chart(label: str, unit: str, better: str, rows: Sequence[dict], column: str) -> str:

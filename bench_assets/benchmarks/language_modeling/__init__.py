@@ -4,6 +4,7 @@ sentence of a generated corpus."""
 from bench_assets.benchmarks.language_modeling.corpus import SENTENCE_CORPUS
 from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELING, LANGUAGE_MODELS, build_masked_lm_from_folder
 from bench_assets.benchmarks.language_modeling.pipeline import LanguageModelingRunConfig, build_run, forward_one_sentence
+from bench_assets.model_configuration import PRECISIONS, QUANTIZATIONS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -17,4 +18,5 @@ BENCHMARK = BenchmarkSpec(
     weights_asset="language_model_weights",
     example_forward=forward_one_sentence,
     user_model_builders={"huggingface": build_masked_lm_from_folder},
+    configurations={"precision": PRECISIONS, "quantization": QUANTIZATIONS},  # Linear layers: int8 pays off
 )

@@ -8,6 +8,7 @@ from bench_assets.benchmarks.sentiment.models import (
     build_sequence_classifier_from_folder,
 )
 from bench_assets.benchmarks.sentiment.pipeline import build_run, forward_one_sentence
+from bench_assets.model_configuration import PRECISIONS, QUANTIZATIONS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -22,4 +23,5 @@ BENCHMARK = BenchmarkSpec(
     example_forward=forward_one_sentence,
     # e.g. the real distilbert-base-uncased-finetuned-sst-2-english, from a folder (bench_assets/user_models.py)
     user_model_builders={"huggingface": build_sequence_classifier_from_folder},
+    configurations={"precision": PRECISIONS, "quantization": QUANTIZATIONS},  # Linear layers: int8 pays off
 )

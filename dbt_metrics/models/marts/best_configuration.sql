@@ -5,7 +5,10 @@
 with candidates as (
     select
         summary.*,
-        coalesce(agreement.passes, summary.precision = 'fp32' and summary.memory_format = 'contiguous') as guarded
+        coalesce(
+            agreement.passes,
+            summary.precision = 'fp32' and summary.memory_format = 'contiguous' and summary.quantization = 'none'
+        ) as guarded
     from {{ ref('run_summary') }} as summary
     left join {{ ref('configuration_agreement') }} as agreement using (run_id)
     where summary.is_complete and summary.inference_items_per_second is not null
@@ -40,6 +43,7 @@ select
     fastest.run_id,
     fastest.precision,
     fastest.memory_format,
+    fastest.quantization,
     fastest.batching_mode,
     fastest.min_batch_size,
     fastest.max_batch_size,

@@ -1,5 +1,5 @@
--- The accuracy guard. Every complete run in a configuration other than fp32 / contiguous is compared, item by
--- item (by input line), with the latest complete fp32 / contiguous run of the same model, weights and input
+-- The accuracy guard. Every complete run in a configuration other than fp32 / contiguous / unquantized is
+-- compared, item by item (by input line), with the latest complete run in that default configuration of the same model, weights and input
 -- (same dataset sha256). A faster configuration counts only if it predicts as well: MLPerf's rule, accuracy at
 -- least 99% of fp32's where answers are known, and top-1 agreement of at least 99% on the items fp32 was
 -- confident about (top-1 probability >= 0.5). Plain overall agreement is reported but not gated: near-tied
@@ -7,7 +7,8 @@
 -- informational (guard_applies false): their logits are near-tied everywhere.
 with runs as (
     select run_id, benchmark, model, started_at, dataset_sha256, weights_sha256, weights_source, precision,
-           memory_format, top1_accuracy
+           memory_format, quantization, top1_accuracy,
+           precision = 'fp32' and memory_format = 'contiguous' and quantization = 'none' as is_fp32
     from {{ ref('run_summary') }}
     where is_complete
 ),
@@ -25,8 +26,8 @@ baselines as (
         and baseline.model = configured.model
         and baseline.weights_sha256 = configured.weights_sha256
         and baseline.dataset_sha256 = configured.dataset_sha256
-        and baseline.precision = 'fp32' and baseline.memory_format = 'contiguous'
-    where not (configured.precision = 'fp32' and configured.memory_format = 'contiguous')
+        and baseline.is_fp32
+    where not configured.is_fp32
     qualify row_number() over (partition by configured.run_id order by baseline.started_at desc, baseline.run_id desc) = 1
 ),
 

@@ -121,6 +121,7 @@ summary as (
         runs.batching_mode,
         runs.precision,
         runs.memory_format,
+        runs.quantization,
         runs.is_beam_default,
         runs.min_batch_size,
         runs.max_batch_size,

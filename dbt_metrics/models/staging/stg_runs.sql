@@ -15,6 +15,7 @@ select
     batching ->> 'mode' as batching_mode,
     coalesce(batching ->> 'precision', 'fp32') as precision,
     coalesce(batching ->> 'memory_format', 'contiguous') as memory_format,
+    coalesce(batching ->> 'quantization', 'none') as quantization,
     coalesce(cast(batching ->> 'beam_default' as boolean), false) as is_beam_default,
     dataset_size,
     dataset ->> 'source' as dataset_source,
