@@ -95,7 +95,7 @@ DAGSTER_LINE = re.compile(
     r"^\S+ \S+ \S+ - dagster - (?P<level>[A-Z]+) - \S+ - [0-9a-f-]{36} - (?:\S+ - )?(?P<message>.*)$"
 )
 # What the run's ProgressMonitor reports every 15 s, and once more when its pipeline is done.
-PROGRESS = re.compile(r"^[\d,]+/[\d,]+ items \(\d+%\), [\d.,]+ items/s, .*$")
+PROGRESS = re.compile(r"^(?:[a-z ]+: )?[\d,]+/[\d,]+ items \(\d+%\), [\d.,]+ items/s, .*$")
 PIPELINE_DONE = re.compile(
     r"^run (?P<run_id>\w+) pipeline done: (?P<items>[\d,]+/[\d,]+ items) .*?, (?P<rate>[\d.,]+ items/s)"
 )

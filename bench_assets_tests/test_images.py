@@ -243,3 +243,15 @@ def test_asking_for_more_images_than_the_source_holds_fails(tmp_path):
     _write_jpegs(folder, 2)
     with pytest.raises(ValueError, match=rf"{re.escape(str(folder))} holds 2 images.* 3 requested"):
         build_image_sample(tmp_path / "out", 3, seed=0, source=folder)
+
+
+def test_generating_a_large_set_reports_progress_in_the_form_make_bench_shows(tmp_path, monkeypatch):
+    from bench_assets.bench import PROGRESS
+    from bench_assets.benchmarks.image_classification import images
+
+    monkeypatch.setattr(images, "REPORT_EVERY_S", 0.0)  # every image, instead of every 15 s
+    lines = []
+    images.build_image_sample(tmp_path / "sample", 3, seed=5, report=lines.append)
+    assert [line.split(" items")[0] for line in lines] == ["generating images: 0/3", "generating images: 1/3",
+                                                           "generating images: 2/3"]
+    assert all(PROGRESS.match(line) for line in lines)

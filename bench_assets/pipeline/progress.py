@@ -11,6 +11,14 @@ from pathlib import Path
 import apache_beam as beam
 
 
+def progress_line(done: int, total: int, elapsed_s: float) -> str:
+    """Items done, rate and time left, as `make bench` shows them (it recognises this form)."""
+    rate = done / elapsed_s if elapsed_s > 0 else 0.0
+    left = f"{(total - done) / rate:,.0f} s left" if rate > 0 else "time left unknown"
+    share = 100.0 * done / total if total else 100.0
+    return f"{done:,}/{total:,} items ({share:.0f}%), {rate:,.2f} items/s, {left}"
+
+
 class ReportProgress(beam.DoFn):
     """Counts finished items into a small file per DoFn instance, for the launcher to sum and report.
 
@@ -69,12 +77,7 @@ class ProgressMonitor:
             self._report(self.describe())
 
     def describe(self) -> str:
-        done = self.done()
-        elapsed = time.monotonic() - self._start
-        rate = done / elapsed if elapsed > 0 else 0.0
-        left = f"{(self._total - done) / rate:,.0f} s left" if rate > 0 else "time left unknown"
-        share = 100.0 * done / self._total if self._total else 100.0
-        return f"{done:,}/{self._total:,} items ({share:.0f}%), {rate:,.2f} items/s, {left}"
+        return progress_line(self.done(), self._total, time.monotonic() - self._start)
 
     def __enter__(self) -> ProgressMonitor:
         self.progress_dir.mkdir(parents=True, exist_ok=True)
