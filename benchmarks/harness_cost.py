@@ -1,6 +1,6 @@
 """What the harness costs: Beam pipelines against a plain PyTorch loop, scaling, and Dagster's overhead.
 
-    .venv/bin/python benchmarks/harness_cost.py [--quick]
+    .venv/bin/python benchmarks/harness_cost.py [--quick] [--runners-only MODEL=ITEMS]
 
 Prints one table. Every figure is measured by this run, each variant in a fresh process (so peak memory is
 that variant's own), on the same inputs, model, weights and thread settings:
@@ -10,6 +10,10 @@ that variant's own), on the same inputs, model, weights and thread settings:
   should grow 10x and memory not at all;
 - Dagster's orchestration overhead: from asking for a partition's materialization to the Beam pipeline
   starting, and from the pipeline's end to the materialization returning.
+
+Dask runs on a local cluster of 2 workers of one thread each; its start and stop are reported apart, since a
+long-lived cluster starts once, not per run. `--runners-only resnet101=600` measures only the runner rows of
+one model at one size.
 """
 
 import argparse
@@ -180,9 +184,13 @@ def measure_command(args: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer items: a check that the script works, not figures")
+    parser.add_argument("--runners-only", metavar="MODEL=ITEMS", help="only the runner rows, of one model at one size")
     args = parser.parse_args()
     scale = 0.1 if args.quick else 1.0
     sizes = {"resnet101": int(120 * scale), "efficientnet_lite0": int(300 * scale), "bert-base-uncased": int(150 * scale)}
+    if args.runners_only:
+        model, count = args.runners_only.split("=")
+        sizes = {model: int(count)}
     batch = (10, 100)
     rows = []
 
@@ -201,6 +209,12 @@ def main() -> None:
                 setup = result["wall_s"] - result["pipeline_s"]
                 detail += f"; {plain['wall_s'] / result['pipeline_s']:.2f} without {setup:.1f} s of cluster start/stop"
             rows.append((f"{model}: Beam {runner} / plain loop, items/s", f"{ratio:.2f}", detail))
+        dask_over_direct = beam["direct"]["pipeline_s"] / beam["dask"]["pipeline_s"]
+        rows.append((f"{model}: Beam dask (2 workers x 1 thread) / Beam direct, items/s", f"{dask_over_direct:.2f}",
+                     "cluster start/stop excluded (target at least 0.8)"))
+    if args.runners_only:
+        print_table(rows)
+        return
 
     small = int(300 * scale)
     scaled = {n: in_fresh_process("beam", "efficientnet_lite0", str(image_inputs(n)), "direct", *map(str, batch)) for n in (small, 10 * small)}
@@ -215,6 +229,10 @@ def main() -> None:
     rows.append(("Dagster: request -> Beam pipeline start, s", f"{overhead['before_pipeline_s']:.2f}", "efficientnet_lite0 partition, smoke profile"))
     rows.append(("Dagster: Beam pipeline end -> materialized, s", f"{overhead['after_pipeline_s']:.2f}", "loading outputs into DuckDB included"))
 
+    print_table(rows)
+
+
+def print_table(rows: list[tuple[str, str, str]]) -> None:
     print(f"\n{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} torch threads")
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:

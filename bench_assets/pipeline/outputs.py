@@ -7,6 +7,7 @@ needs a database connection and works on any runner.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -23,7 +24,10 @@ class _WriteBundleJsonLines(beam.DoFn):
     """Writes each bundle's rows to a file of its own, renamed into place only when the bundle completes.
 
     Beam's WriteToText finalizes through steps that the Dask runner cannot run; a bundle that fails and is
-    retried leaves only a temporary file, which nothing reads.
+    retried leaves only a temporary file, which nothing reads. The file is named by what the bundle holds (its
+    rows' input lines; the rows themselves for rows without a line, such as batch records): Dask recomputes the
+    tasks of a lost worker, those whose files were already written included, and a recomputed bundle then
+    replaces its own file instead of writing its lines a second time.
     """
 
     def __init__(self, prefix: str):
@@ -31,17 +35,21 @@ class _WriteBundleJsonLines(beam.DoFn):
 
     def start_bundle(self):
         self._file = None
+        self._identities = []
 
     def process(self, row: dict):
         if self._file is None:
-            self._path = Path(f"{self._prefix}-{uuid.uuid4().hex}.jsonl")
-            self._file = self._path.with_suffix(".partial").open("w", encoding="utf-8")
-        self._file.write(json.dumps(row, sort_keys=True) + "\n")
+            self._partial = Path(f"{self._prefix}-{uuid.uuid4().hex}.partial")
+            self._file = self._partial.open("w", encoding="utf-8")
+        text = json.dumps(row, sort_keys=True)
+        self._identities.append(f"line {row['line']}" if "line" in row else text)
+        self._file.write(text + "\n")
 
     def finish_bundle(self):
         if self._file is not None:
             self._file.close()
-            self._path.with_suffix(".partial").replace(self._path)
+            contents = hashlib.sha256("\n".join(sorted(self._identities)).encode()).hexdigest()[:32]
+            self._partial.replace(f"{self._prefix}-{contents}.jsonl")
             self._file = None
 
 

@@ -34,8 +34,8 @@ class RunnerSettings:
 
     `direct` is Beam's local runner, in this process (`in_memory`) or with `workers` worker processes
     (`multi_processing`). `dask` runs on the Dask scheduler at `dask_address`, or on a local cluster of `workers`
-    processes that is started on loopback for the run and stopped after it. Any other runner takes its options
-    from `extra_pipeline_args`.
+    processes of one thread each that is started on loopback for the run and stopped after it. Any other runner
+    takes its options from `extra_pipeline_args`.
     """
 
     runner: str = "direct"
@@ -75,10 +75,12 @@ class RunnerSettings:
         if self.runner != "dask":
             yield beam.Pipeline(options=PipelineOptions(self.pipeline_args()))
             return
+        from apache_beam.runners.dask.dask_runner import DaskOptions
         from distributed import LocalCluster
 
-        from bench_assets.pipeline.dask_runner import CompleteDaskRunner
+        from bench_assets.pipeline.dask_runner import CONNECT_TIMEOUT_S, CompleteDaskRunner, connect
 
+        options = PipelineOptions(self.pipeline_args())
         with contextlib.ExitStack() as stack:
             address = self.dask_address
             if address is None:
@@ -92,8 +94,9 @@ class RunnerSettings:
                     )
                 )
                 address = cluster.scheduler_address
-            args = [f"--dask_client_address={address}", *self.extra_pipeline_args]
-            yield beam.Pipeline(runner=CompleteDaskRunner(), options=PipelineOptions(args))
+            # Connected before anything runs, so that an unreachable scheduler fails the run at once.
+            client = stack.enter_context(connect(address, options.view_as(DaskOptions).timeout or CONNECT_TIMEOUT_S))
+            yield beam.Pipeline(runner=CompleteDaskRunner(client), options=options)
 
 
 @dataclass(frozen=True)
@@ -104,26 +107,39 @@ class PipelineRun:
 
 
 class PeakMemory:
-    """Samples the resident memory of this process and its children (local workers) while a pipeline runs.
+    """Samples the resident memory of this process, its children (local workers) and the remote workers that
+    `workers` reports ({pid: bytes}) while a pipeline runs; a worker that is also a child counts once.
 
     ru_maxrss would not do: it never resets, so a second run in the same process would report the first's peak.
     """
 
-    def __init__(self, every_s: float = 0.2):
+    def __init__(self, every_s: float = 0.2, workers: Callable[[], dict[int, int]] | None = None):
         self.peak_bytes = 0
         self._every_s = every_s
+        self._workers = workers
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="peak-memory", daemon=True)
 
     def sample(self) -> None:
         process = psutil.Process()
-        total = 0
+        workers = self._worker_memory()
+        total = sum(workers.values())
         for member in (process, *process.children(recursive=True)):
+            if member.pid in workers:
+                continue
             try:
                 total += member.memory_info().rss
             except psutil.Error:  # a worker that just ended
                 continue
         self.peak_bytes = max(self.peak_bytes, total)
+
+    def _worker_memory(self) -> dict[int, int]:
+        if self._workers is None:
+            return {}
+        try:
+            return self._workers()
+        except Exception:  # a cluster going away at the end of a run; its workers were sampled before
+            return {}
 
     def _run(self):
         while not self._stop.wait(self._every_s):
@@ -151,7 +167,7 @@ def run_pipeline(
     with settings.pipeline() as pipeline:
         build(pipeline)
         start = time.perf_counter()
-        with monitor, PeakMemory() as memory:
+        with monitor, PeakMemory(workers=getattr(pipeline.runner, "worker_memory", None)) as memory:
             result = pipeline.run()
             state = result.wait_until_finish()
         wall_seconds = time.perf_counter() - start
