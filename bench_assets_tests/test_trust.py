@@ -65,6 +65,8 @@ HISTORY = {
             batching={**BF16, "precision": "bf16", "memory_format": "channels_last"},
         ),
     ],
+    # Two batches a second apart that take two seconds each: on two workers at once, busy 3 s, not 4.
+    "parallel": [HandMadeRun("parallel", [(4, 2000.0), (4, 2000.0)])],
     "labelled": [
         HandMadeRun("labelled", [(4, 40.0)], expected_label="Tabby|TENCH"),
         HandMadeRun("labelled", [(2, 40.0)], expected_label="tabby"),
@@ -168,3 +170,9 @@ def test_the_answer_is_the_fastest_configuration_that_passes_the_guard_and_its_s
         "round(speedup_over_beam_default, 3) FROM best_configuration WHERE model = 'agreement'"
     ) == [(bf16, "bf16", "contiguous", 166.7, 1.333)]
     assert "The answer" in built["report"]
+
+
+def test_inference_throughput_over_parallel_workers_counts_shared_time_once(built):
+    assert built["query"]("SELECT round(inference_items_per_second, 4) FROM run_summary WHERE model = 'parallel'") == [
+        (round(8 / 3.0, 4),)
+    ]

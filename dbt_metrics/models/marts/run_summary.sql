@@ -8,17 +8,54 @@ with runs as (
     where status = 'finished'
 ),
 
+-- The time inference was busy: the union of the batches' spans, so that batches running at once on several
+-- workers count their shared time once (on one process, batches never overlap and this is their summed latency).
+batch_spans as (
+    -- Seconds from the run's first batch, from whole microseconds: small numbers keep a span exactly its latency.
+    select run_id, start_s, start_s + latency_ms / 1000 as end_s
+    from (
+        select
+            run_id,
+            latency_ms,
+            (epoch_us(started_at) - min(epoch_us(started_at)) over (partition by run_id)) / 1e6 as start_s
+        from {{ ref('stg_batches') }}
+    )
+),
+
+busy as (
+    select run_id, sum(island_end - island_start) as inference_seconds
+    from (
+        select run_id, island, min(start_s) as island_start, max(end_s) as island_end
+        from (
+            select
+                run_id, start_s, end_s,
+                count(*) filter (where start_s > coalesce(latest_end, start_s - 1)) over (
+                    partition by run_id order by start_s, end_s rows unbounded preceding
+                ) as island
+            from (
+                select *, max(end_s) over (
+                    partition by run_id order by start_s, end_s rows between unbounded preceding and 1 preceding
+                ) as latest_end
+                from batch_spans
+            )
+        )
+        group by run_id, island
+    )
+    group by run_id
+),
+
 batch_figures as (
     select
         run_id,
         count(*) as batches,
         sum(batch_size) as batched_items,
-        sum(latency_ms) / 1000 as inference_seconds,
+        any_value(busy.inference_seconds) as inference_seconds,
         quantile_cont(latency_ms, 0.50) as batch_latency_p50_ms,
         quantile_cont(latency_ms, 0.90) as batch_latency_p90_ms,
         quantile_cont(latency_ms, 0.99) as batch_latency_p99_ms,
         max(latency_ms) as batch_latency_max_ms
     from {{ ref('stg_batches') }}
+    join busy using (run_id)
     group by run_id
 ),
 
