@@ -46,7 +46,8 @@ HISTORY = {
         {"dataset": {"name": "openimage_sample", "source": "/data/openimages", "seed": 1, "sha256": "d" * 64}},
     ),
     # Four complete runs, then one that lost a line (and whose figures are off): visible, in no series.
-    "lossy": [HandMadeRun("lossy", [(4, 40.0)]) for _ in range(4)] + [HandMadeRun("lossy", [(4, 400.0)], lost=1)],
+    "lossy": [HandMadeRun("lossy", [(2, 40.0), (2, 40.0)]) for _ in range(4)]
+    + [HandMadeRun("lossy", [(2, 400.0), (2, 400.0)], lost=1)],
     # Every line failed before inference: no batch at all.
     "all-bad": [HandMadeRun("all-bad", [], failures=5)],
     # The accuracy guard: fp32, then bf16 flipping two unsure items (passes), then a configuration flipping three
@@ -121,6 +122,9 @@ def test_a_run_that_lost_an_item_is_visible_but_in_no_series(built):
     assert query("SELECT max(run_number), max(comparable_runs) FROM run_summary WHERE model = 'lossy'") == [(4, 4)]
     assert query("SELECT run_id, finished_runs FROM latest_runs WHERE model = 'lossy'") == [(lossy[-2], 5)]
     assert 'id="incomplete-runs"' in built["report"] and lossy[-1] in built["report"]
+    # The report sets each model's latest run against the comparable one before it, with a verdict.
+    latest_against_previous = built["report"].split('id="latest-against-previous"', 1)[1].split("</section>", 1)[0]
+    assert "lossy" in latest_against_previous and "no clear change" in latest_against_previous
 
 
 def test_a_run_that_predicted_nothing_builds_green_with_its_failures_by_stage(built):

@@ -15,6 +15,7 @@ from dagster_duckdb import DuckDBResource
 
 from bench_assets import results
 from bench_assets.benchmarks import MODELS
+from bench_assets.compare import compare_runs
 from bench_assets.defs.metrics import AFTER_BENCHMARK_RUNS, DUCKDB_POOL, metrics_dbt_assets
 from bench_assets.defs.regression_checks import ALERT_WINDOW_RUNS, headline_metrics
 from bench_assets.resources import BenchmarkSettings
@@ -48,6 +49,15 @@ SELECT * FROM batch_sweeps
 QUALIFY sweep_id = last_value(sweep_id) OVER (
     PARTITION BY benchmark, model ORDER BY swept_at ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ORDER BY benchmark, model, batch_size NULLS LAST
+"""
+# Each model's latest complete run and the comparable run before it, for "is this run faster than that one?".
+LAST_TWO_SQL = """
+SELECT latest.benchmark, latest.model, previous.run_id AS previous_run_id, latest.run_id
+FROM latest_runs latest
+JOIN run_summary previous
+  ON previous.comparison_key = latest.comparison_key AND previous.run_number = latest.run_number - 1
+WHERE latest.batches >= 2 AND previous.batches >= 2
+ORDER BY latest.benchmark, latest.model
 """
 # Each configured run beside its fp32 baseline: speed-up and agreement (the accuracy guard).
 CONFIGURATIONS_SQL = """
@@ -339,6 +349,27 @@ def sweeps_section(sweeps: Sequence[dict]) -> str:
     )
 
 
+def comparisons_section(comparisons: Sequence[tuple[dict, list]]) -> str:
+    """Per model, its latest run against the comparable run before it: both values, the change, a 95% bootstrap
+    interval from the batch records and a verdict (bench_assets/compare.py)."""
+    if not comparisons:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(pair['model'])}</td><td>{html.escape(c.figure.label)} ({html.escape(c.figure.unit)})</td>"
+        f"<td>{number(c.value_a)}</td><td>{number(c.value_b)}</td><td>{c.change_pct:+.1f}%</td>"
+        f"<td>[{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]</td><td>{html.escape(c.verdict)}</td></tr>"
+        for pair, found in comparisons
+        for c in found
+    )
+    return (
+        '<section id="latest-against-previous"><h2>Latest run against the one before</h2><p class="note">Each '
+        "model's latest run (B) against the comparable run before it (A); the interval is a 95% bootstrap over "
+        "each run's batches, and a change counts only when it excludes 0 (python -m bench_assets.compare A B).</p>"
+        "<table><tr><th>model</th><th>figure</th><th>A</th><th>B</th><th>change</th><th>95% interval</th>"
+        f"<th>verdict</th></tr>{rows}</table></section>"
+    )
+
+
 def answer_table(best: Sequence[dict]) -> str:
     """Per model: how fast it has run so far, in which configuration, and how much faster than Beam's default."""
     if not best:
@@ -497,6 +528,7 @@ def render_report(
     configurations: Sequence[dict] = (),
     best: Sequence[dict] = (),
     sweeps: Sequence[dict] = (),
+    comparisons: Sequence[tuple[dict, list]] = (),
 ) -> str:
     trend_by_model = {k: list(v) for k, v in groupby(sorted(trend, key=model_key), key=model_key)}
     regressions_by_model = {k: list(v) for k, v in groupby(sorted(regressions, key=model_key), key=model_key)}
@@ -505,7 +537,12 @@ def render_report(
         for row in latest
     ]
     body = "".join(sections) or "<p>No finished runs yet: materialize a benchmark partition first.</p>"
-    body = overview_section(series, configurations, regressions, best) + sweeps_section(sweeps) + body + incomplete_section(incomplete)
+    body = (
+        overview_section(series, configurations, regressions, best)
+        + comparisons_section(comparisons)
+        + sweeps_section(sweeps)
+        + body
+    ) + incomplete_section(incomplete)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Benchmark report</title>'
         f"<style>{CSS}</style></head><body><h1>RunInference benchmarks</h1>"
@@ -539,8 +576,13 @@ def benchmark_report(settings: BenchmarkSettings, duckdb: DuckDBResource) -> dg.
         best = fetch_rows(conn, BEST_SQL)
         results.create_schema(conn)  # batch_sweeps exists before the first sweep
         sweeps = fetch_rows(conn, SWEEPS_SQL)
+        comparisons = [
+            (pair, compare_runs(conn, pair["previous_run_id"], pair["run_id"], resamples=1000))
+            for pair in fetch_rows(conn, LAST_TWO_SQL)
+        ]
     page = render_report(
-        latest, trend, regressions, datetime.now(timezone.utc), incomplete, series, configurations, best, sweeps
+        latest, trend, regressions, datetime.now(timezone.utc), incomplete, series, configurations, best, sweeps,
+        comparisons,
     )
     path = settings.root / REPORT_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
