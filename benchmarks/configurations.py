@@ -1,0 +1,116 @@
+"""How fast each image model runs in each configuration, against a forward-only loop, on this machine.
+
+    .venv/bin/python benchmarks/configurations.py [--images 160] [--models efficientnet_lite0 resnet101]
+
+For each model and configuration (fp32, bf16 autocast, channels_last, both), in this one process with the
+same images, weights and threads: a plain PyTorch forward-only loop over the same preprocessed batches, and
+the platform's Beam pipeline (direct runner, fixed batches of the same size). Prints items/s of each, the
+pipeline's inference stage over forward-only (target >= 0.9), end-to-end items/s, and each configuration's
+end-to-end speed-up over fp32, with top-1 agreement with fp32 item by item.
+"""
+
+import argparse
+import dataclasses
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from bench_assets.benchmarks.image_classification import pipeline as image_classification
+from bench_assets.benchmarks.image_classification.images import build_image_sample
+from bench_assets.benchmarks.image_classification.models import IMAGE_MODELS
+from bench_assets.fingerprint import cpu_model
+from bench_assets.model_configuration import ModelConfiguration
+from bench_assets.pipeline.model_handlers import AUTOCAST_DTYPES, configure_model
+from bench_assets.pipeline.outputs import read_output_rows
+from bench_assets.pipeline.progress import ProgressMonitor
+from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
+from bench_assets.resources import default_data_dir
+from bench_assets.weights import prepare_weights
+
+WORK_DIR = Path(default_data_dir()) / "configurations"
+BATCH = 16
+CONFIGURATIONS = (
+    ModelConfiguration(),
+    ModelConfiguration(precision="bf16"),
+    ModelConfiguration(memory_format="channels_last"),
+    ModelConfiguration(precision="bf16", memory_format="channels_last"),
+)
+
+
+def label(configuration: ModelConfiguration) -> str:
+    return f"{configuration.precision}/{configuration.memory_format}"
+
+
+def forward_only(spec, weights: Path, batches: list[torch.Tensor], configuration: ModelConfiguration) -> float:
+    """Items/s of model(batch) over the preprocessed batches, after one warm-up batch."""
+    model = spec.build()
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    model = configure_model(model, configuration).eval()
+    autocast = torch.autocast("cpu", dtype=AUTOCAST_DTYPES.get(configuration.precision, torch.float32),
+                              enabled=configuration.precision != "fp32")
+    with torch.no_grad(), autocast:
+        model(batches[0])
+        start = time.perf_counter()
+        for batch in batches:
+            model(batch)
+        seconds = time.perf_counter() - start
+    return sum(len(b) for b in batches) / seconds
+
+
+def pipeline_run(spec, weights: Path, image_list: Path, items: int, run_dir: Path) -> tuple[float, float, dict]:
+    """(inference-stage items/s, end-to-end items/s, {line: class}) of the Beam pipeline at fixed batches."""
+    def build(pipeline):
+        image_classification.build_pipeline(
+            pipeline, image_list=image_list, spec=spec, state_dict_path=weights, run_dir=run_dir,
+            min_batch_size=BATCH, max_batch_size=BATCH,
+        )
+
+    start = time.perf_counter()
+    run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", items, lambda _: None, every_s=3600))
+    wall = time.perf_counter() - start
+    batches = read_output_rows(run_dir, "batches")
+    inference = sum(b["batch_size"] for b in batches) / (sum(b["latency_us"] for b in batches) / 1e6)
+    predictions = {row["line"]: row["predicted_index"] for row in read_output_rows(run_dir, "predictions")}
+    return inference, len(predictions) / wall, predictions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=160)
+    parser.add_argument("--models", nargs="*", default=["efficientnet_lite0", "resnet50"])
+    args = parser.parse_args()
+    sample = build_image_sample(WORK_DIR / f"images-{args.images}", args.images, seed=7)
+    transform_cache = {}
+    print(f"machine: {cpu_model()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+          f"python {platform.python_version()}; {args.images} images, batches of {BATCH}")
+    print(f"{'model':<20}{'configuration':<26}{'forward-only/s':>15}{'pipeline inference/s':>22}{'ratio':>7}"
+          f"{'end-to-end/s':>14}{'speed-up':>10}{'top-1 = fp32':>14}")
+    for model in args.models:
+        base = IMAGE_MODELS[model]
+        weights = WORK_DIR / f"{model}.pt"
+        if not weights.exists():
+            prepare_weights(base, weights, configured=None, seed=7)
+        transform = transform_cache.setdefault(model, image_classification.image_transform(base))
+        tensors = [transform(image_classification.read_image(str(p))) for p in sample.paths]
+        batches = [torch.stack(tensors[i:i + BATCH]) for i in range(0, len(tensors), BATCH)]
+        fp32_end_to_end, fp32_predictions = None, None
+        for configuration in CONFIGURATIONS:
+            spec = dataclasses.replace(base, configuration=configuration)
+            forward = forward_only(spec, weights, batches, configuration)
+            run_dir = WORK_DIR / "runs" / model / label(configuration).replace("/", "-")
+            if run_dir.exists():
+                for path in run_dir.rglob("*"):
+                    path.unlink() if path.is_file() else None
+            inference, end_to_end, predictions = pipeline_run(spec, weights, sample.list_path, args.images, run_dir)
+            if fp32_end_to_end is None:
+                fp32_end_to_end, fp32_predictions = end_to_end, predictions
+            agreement = statistics.mean(predictions[line] == fp32_predictions[line] for line in fp32_predictions)
+            print(f"{model:<20}{label(configuration):<26}{forward:>15.1f}{inference:>22.1f}{inference / forward:>7.2f}"
+                  f"{end_to_end:>14.1f}{end_to_end / fp32_end_to_end:>10.2f}{agreement:>14.1%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
