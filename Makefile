@@ -34,17 +34,15 @@ $(DAGSTER_HOME)/dagster.yaml:
 /usr/bin/chromium:
 	apt-get update && apt-get install -y chromium
 
+# The instance folder comes with its dagster.yaml (the rule above).
 bench: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml
-	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/python -m bench_assets.bench $(if $(PROFILE),--profile $(PROFILE)) $(if $(MODELS),--models $(MODELS)) \
-		$(if $(CONFIGS),--config $(CONFIGS))
+	$(BIN)/python -m bench_assets.bench $(if $(PROFILE),--profile $(PROFILE))$(if $(MODELS), --models $(MODELS))$(if $(CONFIGS), --config $(CONFIGS))
 
 test: $(INSTALLED) $(DBT_MANIFEST) /usr/bin/chromium
 	$(BIN)/python -m pytest
 
 # dagster dev re-parses the dbt project (DbtProject.prepare_if_dev) with the dbt it finds on PATH.
 ui: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml
-	mkdir -p $(DAGSTER_HOME)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 # Re-resolve the pinned set from pyproject.toml's direct dependencies (needs the package registry).
