@@ -4,6 +4,7 @@ marked. One self-contained file: charts are inline SVG drawn here, with no scrip
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from itertools import groupby
@@ -263,17 +264,27 @@ def bar_chart(label: str, unit: str, better: str, rows: Sequence[dict], column: 
     measured = [r for r in rows if r[column] is not None]
     if not measured:
         return ""
-    bar_height, left, width = 18, 250, 560
+    bar_height, left, width = 18, 330, 660
     height = 30 + bar_height * len(measured)
-    top = max(r[column] for r in measured) or 1.0
+    values = [r[column] for r in measured]
+    top, bottom = max(values) or 1.0, min(v for v in values if v > 0) if any(v > 0 for v in values) else 1.0
+    # Benchmarks differ by orders of magnitude (a linear regression against a detector): past a 100-fold spread
+    # the bars are drawn on a log scale, so that every model's bar can be read.
+    logarithmic = top / bottom > 100
+
+    def bar(value: float) -> float:
+        if logarithmic:
+            return (width - left) * math.log10(max(value, bottom) / bottom * 10) / math.log10(top / bottom * 10)
+        return (width - left) * value / top
+
     parts = [
         f'<svg class="bars" width="{width + 120}" height="{height}" role="img" aria-label="{html.escape(label)}">',
         f'<text x="0" y="16" font-size="13" font-weight="600">{html.escape(label)} ({html.escape(unit)}), '
-        f"{better} is better</text>",
+        f"{better} is better{', log scale' if logarithmic else ''}</text>",
     ]
     for i, r in enumerate(measured):
         y = 26 + i * bar_height
-        length = max(1.0, (width - left) * r[column] / top)
+        length = max(1.0, bar(r[column]))
         name = f"{r['model']} · {configuration_label(r)}"
         parts.append(f'<text x="{left - 6}" y="{y + 12}" font-size="11" text-anchor="end">{html.escape(name)}</text>')
         parts.append(f'<rect x="{left}" y="{y + 2}" width="{length:.1f}" height="{bar_height - 5}" fill="#1f77b4"/>')
