@@ -107,7 +107,8 @@ def execute_benchmark_run(
     model = context.partition_key
     # Beam's example default: the benchmark's run config as shipped (fp32, its example's batching). The
     # answer people want is a configuration's speed over this one.
-    batching = {**config.batching(), "beam_default": config.batching() == benchmark.run_config().batching()}
+    measured = config.batching()
+    batching = {**measured, "beam_default": measured == benchmark.run_config().batching()}
     check_configuration(benchmark, batching)
     spec = dataclasses.replace(
         benchmark.models[model],
@@ -124,18 +125,18 @@ def execute_benchmark_run(
             f"input file {input_file} does not exist: materialize the {benchmark.name} dataset first "
             f"(asset {benchmark.dataset.name})"
         )
+    runner_options = {"pipeline_args": runner.pipeline_args(), "workers": runner.workers}
+    fingerprint = environment_fingerprint(runner.runner, runner_options)
     # Measured once per fingerprint and cached: the ceiling this run's achieved FLOP/s is set against.
     peak_flops = None
     if weights.get("flops_per_item") is not None:
         peak_flops = peak_flops_per_second(
-            settings.root / "hardware", fingerprint_id(environment_fingerprint(runner.runner, {})),
-            batching["precision"], "cuda" if batching["device"] == "GPU" else "cpu",
+            settings.root / "hardware", fingerprint_id(fingerprint), batching["precision"],
+            "cuda" if batching["device"] == "GPU" else "cpu",
         )
     run_id = uuid.uuid4().hex
     run_dir = settings.run_dir(run_id)
     snapshot, dataset_size = snapshot_input(input_file, run_dir, benchmark.items_limit.get(settings.profile))
-    runner_options = {"pipeline_args": runner.pipeline_args(), "workers": runner.workers}
-    fingerprint = environment_fingerprint(runner.runner, runner_options)
     record = results.RunRecord(
         run_id=run_id,
         benchmark=benchmark.name,

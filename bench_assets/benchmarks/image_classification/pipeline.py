@@ -253,17 +253,35 @@ def build_pipeline(
     )
 
 
-def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
-    """A platform run: images only from the image roots (the data folder and the configured image source)."""
-    build_pipeline(
+def build_image_run(
+    pipeline: beam.Pipeline, run: PipelineRequest, *, transform: Callable, inference_fn: Callable, fields: RowFields
+) -> None:
+    """A platform run of an image benchmark: Beam's tensor handler batching as the run says, images only from the
+    image roots (the data folder and the configured image source)."""
+    read_images_predict_write(
         pipeline,
         image_list=run.input_file,
-        spec=run.model,
-        state_dict_path=run.state_dict_path,
         run_dir=run.run_dir,
-        min_batch_size=run.batching["min_batch_size"],
-        max_batch_size=run.batching["max_batch_size"],
-        device=run.batching["device"],
+        transform=transform,
+        handler=keyed_pytorch_handler(
+            PytorchModelHandlerTensor,
+            run.model,
+            str(run.state_dict_path),
+            inference_fn,
+            run.batching["device"],
+            min_batch_size=run.batching["min_batch_size"],
+            max_batch_size=run.batching["max_batch_size"],
+        ),
+        fields=fields,
         allowed_roots=run.settings.image_roots(),
-        labels_path=image_labels(run),
+    )
+
+
+def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
+    build_image_run(
+        pipeline,
+        run,
+        transform=image_transform(run.model),
+        inference_fn=default_tensor_inference_fn,
+        fields=ImageNetClasses(image_labels(run)),
     )

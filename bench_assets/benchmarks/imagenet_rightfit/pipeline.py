@@ -23,13 +23,12 @@ from collections.abc import Sequence
 import apache_beam as beam
 import torch
 from apache_beam.ml.inference.base import PredictionResult
-from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor, default_tensor_inference_fn
+from apache_beam.ml.inference.pytorch_inference import default_tensor_inference_fn
 from torchvision import transforms
 
 from bench_assets.benchmarks.image_classification.models import IMAGENET_MEAN, IMAGENET_STD
-from bench_assets.benchmarks.image_classification.pipeline import ImageNetClasses, image_labels, read_images_predict_write
-from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
-from bench_assets.spec import ModelSpec, PipelineRequest
+from bench_assets.benchmarks.image_classification.pipeline import ImageNetClasses, build_image_run, image_labels
+from bench_assets.spec import PipelineRequest
 
 RESIZE_SHORTER_SIDE = 256
 CROP_SIZE = 224
@@ -66,30 +65,5 @@ class ChunkedInference:
         return results
 
 
-def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str):
-    return keyed_pytorch_handler(
-        PytorchModelHandlerTensor,
-        spec,
-        state_dict_path,
-        ChunkedInference(CHUNK_SIZE),
-        device,
-        min_batch_size=min_batch_size,
-        max_batch_size=max_batch_size,
-    )
-
-
 def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
-    """A platform run: images only from the image roots (the data folder and the configured image source)."""
-    model = run.model
-    handler = model_handler(
-        model, str(run.state_dict_path), run.batching["min_batch_size"], run.batching["max_batch_size"], run.batching["device"]
-    )
-    read_images_predict_write(
-        pipeline,
-        image_list=run.input_file,
-        run_dir=run.run_dir,
-        transform=rightfit_transform(),
-        handler=handler,
-        fields=ImageNetClasses(image_labels(run)),
-        allowed_roots=run.settings.image_roots(),
-    )
+    build_image_run(pipeline, run, transform=rightfit_transform(), inference_fn=ChunkedInference(CHUNK_SIZE), fields=ImageNetClasses(image_labels(run)))

@@ -19,16 +19,14 @@ from collections.abc import Sequence
 import apache_beam as beam
 import torch
 from apache_beam.ml.inference.base import PredictionResult
-from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 from PIL import Image
 from torchvision import transforms
 
-from bench_assets.benchmarks.image_classification.pipeline import read_images_predict_write
+from bench_assets.benchmarks.image_classification.pipeline import build_image_run
 from bench_assets.benchmarks.object_detection.models import coco_category_names
-from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.run_config import InferenceRunConfig
-from bench_assets.spec import ModelSpec, PipelineRequest
+from bench_assets.spec import PipelineRequest
 
 IMAGE_SIZE = 800
 # Beam's example defaults: `--inference_batch_size 8`, `--score_threshold 0.5`, `--max_detections 50`.
@@ -108,30 +106,5 @@ class ObjectDetectionRunConfig(InferenceRunConfig):
     max_batch_size: int = BATCH_SIZE
 
 
-def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str):
-    return keyed_pytorch_handler(
-        PytorchModelHandlerTensor,
-        spec,
-        state_dict_path,
-        detect_objects,
-        device,
-        min_batch_size=min_batch_size,
-        max_batch_size=max_batch_size,
-    )
-
-
 def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
-    """A platform run: images only from the image roots (the data folder and the configured image source)."""
-    model = run.model
-    handler = model_handler(
-        model, str(run.state_dict_path), run.batching["min_batch_size"], run.batching["max_batch_size"], run.batching["device"]
-    )
-    read_images_predict_write(
-        pipeline,
-        image_list=run.input_file,
-        run_dir=run.run_dir,
-        transform=detection_transform(),
-        handler=handler,
-        fields=TopDetection(),
-        allowed_roots=run.settings.image_roots(),
-    )
+    build_image_run(pipeline, run, transform=detection_transform(), inference_fn=detect_objects, fields=TopDetection())
