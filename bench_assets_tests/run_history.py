@@ -8,9 +8,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import dagster as dg
 import duckdb
+from dagster_duckdb import DuckDBResource
 
 from bench_assets import results
+from bench_assets.defs.metrics import change_points, dbt_resource, metrics_dbt_assets
+from bench_assets.defs.regression_checks import regression_checks
+from bench_assets.defs.report import REPORT_PATH, benchmark_report
+from bench_assets.resources import BenchmarkSettings
 
 FIRST_DAY = datetime(2026, 11, 1, 3, 50, tzinfo=timezone.utc)
 FINGERPRINT = {
@@ -107,3 +113,28 @@ def write_outputs(run_dir: Path, run: HandMadeRun) -> None:
     ]
     for name, rows in (("batches", batches), ("predictions", predictions), ("failures", failures)):
         (run_dir / f"{name}-00000-of-00001.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+@dataclass
+class BuiltMetrics:
+    """A history written, then every metrics asset and check materialized over it, as after a nightly run."""
+
+    run_ids: list[str]
+    result: dg.ExecuteInProcessResult
+    database: Path
+    report: Path
+
+    def query(self, sql: str, params=None) -> list[tuple]:
+        with duckdb.connect(str(self.database), read_only=True) as conn:
+            return conn.execute(sql, params or []).fetchall()
+
+
+def build_metrics(root: Path, runs: list[HandMadeRun]) -> BuiltMetrics:
+    database = root / "bench.duckdb"
+    run_ids = write_runs(database, runs, root / "runs")
+    settings = BenchmarkSettings(profile="smoke", data_dir=str(root / "data"))
+    result = dg.materialize(
+        [metrics_dbt_assets, change_points, benchmark_report, *regression_checks],
+        resources={"duckdb": DuckDBResource(database=str(database)), "dbt": dbt_resource(), "settings": settings},
+    )
+    return BuiltMetrics(run_ids, result, database, settings.root / REPORT_PATH)

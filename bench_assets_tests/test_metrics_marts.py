@@ -4,16 +4,10 @@ steps up 30% from its eighth run, a steady model on a runner without Beam metric
 
 import re
 
-import dagster as dg
-import duckdb
 import pytest
-from dagster_duckdb import DuckDBResource
 
-from bench_assets.defs.metrics import change_points, dbt_resource, metrics_dbt_assets
-from bench_assets.defs.report import REPORT_PATH, benchmark_report
-from bench_assets.defs.regression_checks import regression_checks
-from bench_assets.resources import REPO_ROOT, BenchmarkSettings
-from bench_assets_tests.run_history import HandMadeRun, write_runs
+from bench_assets.resources import REPO_ROOT
+from bench_assets_tests.run_history import HandMadeRun, build_metrics
 
 BEAM_MEANS = ("mean_batch_size", "mean_batch_latency_ms", "load_model_latency_ms")
 STEP_RUN = 7  # resnet50's batches take 30% longer from its eighth run on
@@ -57,25 +51,14 @@ PERCENTILE_RUN = HandMadeRun(
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The history written, then every metrics asset and check materialized, as after a nightly run."""
-    root = tmp_path_factory.mktemp("metrics")
-    database = root / "bench.duckdb"
     history = (
         [PERCENTILE_RUN]
         + [resnet50_run(run) for run in range(12)]
         + [HandMadeRun("efficientnet_lite0", [(8, 30.0 * jitter(run, b)) for b in range(2)]) for run in range(12)]
         + [HandMadeRun("resnet50", [(4, 40.0)], status="failed")]
     )
-    run_ids = write_runs(database, history, root / "runs")
-    settings = BenchmarkSettings(profile="smoke", data_dir=str(root / "data"))
-    result = dg.materialize(
-        [metrics_dbt_assets, change_points, benchmark_report, *regression_checks],
-        resources={"duckdb": DuckDBResource(database=str(database)), "dbt": dbt_resource(), "settings": settings},
-    )
-
-    def query(sql: str, params=None) -> list[tuple]:
-        with duckdb.connect(str(database), read_only=True) as conn:
-            return conn.execute(sql, params or []).fetchall()
-
+    metrics = build_metrics(tmp_path_factory.mktemp("metrics"), history)
+    run_ids, result, query = metrics.run_ids, metrics.result, metrics.query
     return {
         "result": result,
         "query": query,
@@ -83,7 +66,7 @@ def built(tmp_path_factory):
         "resnet50": run_ids[1:13],
         "efficientnet_lite0": run_ids[13:25],
         "failed": run_ids[25],
-        "report": settings.root / REPORT_PATH,
+        "report": metrics.report,
     }
 
 

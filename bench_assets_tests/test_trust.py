@@ -4,15 +4,9 @@ every trend, a run that predicted nothing builds through dbt, and accuracy is me
 One small DuckDB file of hand-made runs, with every metrics asset and check materialized once."""
 
 import dagster as dg
-import duckdb
 import pytest
-from dagster_duckdb import DuckDBResource
 
-from bench_assets.defs.metrics import change_points, dbt_resource, metrics_dbt_assets
-from bench_assets.defs.regression_checks import regression_checks
-from bench_assets.defs.report import REPORT_PATH, benchmark_report
-from bench_assets.resources import BenchmarkSettings
-from bench_assets_tests.run_history import HandMadeRun, write_runs
+from bench_assets_tests.run_history import HandMadeRun, build_metrics
 
 RUNS_EACH_SIDE = 6  # six runs one way, then six the other: under one key, a +50% step (a regression)
 
@@ -77,25 +71,12 @@ HISTORY = {
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trust")
-    database = root / "bench.duckdb"
-    runs = [run for history in HISTORY.values() for run in history]
-    run_ids = write_runs(database, runs, root / "runs")
-    settings = BenchmarkSettings(profile="smoke", data_dir=str(root / "data"))
-    result = dg.materialize(
-        [metrics_dbt_assets, change_points, benchmark_report, *regression_checks],
-        resources={"duckdb": DuckDBResource(database=str(database)), "dbt": dbt_resource(), "settings": settings},
-    )
-
-    def query(sql: str, params=None) -> list[tuple]:
-        with duckdb.connect(str(database), read_only=True) as conn:
-            return conn.execute(sql, params or []).fetchall()
-
+    metrics = build_metrics(tmp_path_factory.mktemp("trust"), [run for history in HISTORY.values() for run in history])
     ids, start = {}, 0
     for model, history in HISTORY.items():
-        ids[model] = run_ids[start:start + len(history)]
+        ids[model] = metrics.run_ids[start:start + len(history)]
         start += len(history)
-    return {"result": result, "query": query, "ids": ids, "report": (settings.root / REPORT_PATH).read_text()}
+    return {"result": metrics.result, "query": metrics.query, "ids": ids, "report": metrics.report.read_text()}
 
 
 @pytest.mark.parametrize("model", ["batching-mode", "weights", "dataset"])
