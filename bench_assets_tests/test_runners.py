@@ -4,6 +4,8 @@
 on Dask (a loopback cluster shared by the tests, reached through its scheduler address).
 """
 
+import os
+
 import apache_beam as beam
 import numpy as np
 import pytest
@@ -169,3 +171,39 @@ def test_dask_runs_shared_steps_once_and_feeds_each_branch_only_its_own_output(d
     assert lines(calls) == list(range(300))
     assert lines(sevens) == list(range(0, 300, 7))
     assert lines(main) == lines(again) == [n for n in range(300) if n % 7]
+
+
+class LogStep(beam.DoFn):
+    """Appends '<step> <element>' to its worker process's own log file, and passes the element on."""
+
+    def __init__(self, step: str, folder: str):
+        self._step = step
+        self._folder = folder
+
+    def process(self, element):
+        with open(f"{self._folder}/{os.getpid()}.log", "a") as log:
+            log.write(f"{self._step} {element}\n")
+        yield element
+
+
+def test_dask_hands_each_element_through_a_chain_of_steps_at_once(dask_address, tmp_path):
+    # As Beam's own runners fuse steps: BatchElements then times each batch's inference downstream (on stage-by-
+    # stage execution it timed appending to a list, and grew every batch to the maximum), and a partition's
+    # decoded images are never all held at once.
+    with RunnerSettings(runner="dask", dask_address=dask_address).pipeline() as pipeline:
+        (
+            pipeline
+            | beam.Create(list(range(40)))
+            | "First" >> beam.ParDo(LogStep("first", str(tmp_path)))
+            | "Second" >> beam.ParDo(LogStep("second", str(tmp_path)))
+        )
+        pipeline.run().wait_until_finish()
+
+    seen = []
+    for log in tmp_path.glob("*.log"):
+        lines = log.read_text().splitlines()
+        firsts, seconds = lines[0::2], lines[1::2]
+        assert [line.split()[0] for line in firsts] == ["first"] * len(firsts)
+        assert [line.replace("second", "first") for line in seconds] == firsts
+        seen += [int(line.split()[1]) for line in firsts]
+    assert sorted(seen) == list(range(40))
