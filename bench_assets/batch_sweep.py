@@ -40,7 +40,7 @@ def measure(benchmark: BenchmarkSpec, request: PipelineRequest, items: int) -> t
         lambda pipeline: benchmark.build_pipeline(pipeline, request),
         RunnerSettings(),
         ProgressMonitor(request.run_dir / "progress", items, lambda _: None, every_s=3600),
-        benchmark.beam_metrics_namespace,
+        benchmark.metrics_namespace(request.model.configuration),
     )
     batches = read_output_rows(request.run_dir, "batches")
     latencies_ms = np.array([batch["latency_us"] / 1000 for batch in batches])

@@ -72,7 +72,8 @@ SELECT s.benchmark, s.model, s.dataset_size AS items, s.predictions, s.failures,
        s.batch_latency_p99_ms AS p99_batch_latency_ms, s.load_model_latency_ms,
        s.end_to_end_items_per_second AS items_per_s, s.steady_inference_items_per_second AS steady_items_per_s,
        100 * s.utilization AS util_pct, s.cost_per_1000_inferences_usd AS usd_per_1000, s.peak_rss_mib,
-       concat_ws('/', s.precision, s.memory_format, s.quantization, s.batching_mode) AS configuration
+       concat_ws('/', s.precision, s.memory_format, s.quantization, s.compile, s.backend, s.batching_mode)
+           AS configuration
 FROM run_summary s JOIN runs r USING (run_id)
 WHERE list_contains(?, r.dagster_run_id)
 ORDER BY s.benchmark, s.model
@@ -80,8 +81,8 @@ ORDER BY s.benchmark, s.model
 # Per model of this invocation: the fastest configuration measured so far on this machine (the answer people
 # came for), from the best_configuration mart.
 BEST_SQL = """
-SELECT b.model, concat_ws(' ', b.precision, b.memory_format, b.quantization, b.batching_mode), b.min_batch_size,
-       b.max_batch_size,
+SELECT b.model, concat_ws(' ', b.precision, b.memory_format, b.quantization, b.compile, b.backend, b.batching_mode),
+       b.min_batch_size, b.max_batch_size,
        b.inference_items_per_second, b.speedup_over_beam_default
 FROM best_configuration b JOIN run_summary s USING (benchmark, model, fingerprint_id, profile)
 JOIN runs r ON r.run_id = s.run_id

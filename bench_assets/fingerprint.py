@@ -8,7 +8,8 @@ from importlib.metadata import version
 
 import torch
 
-PACKAGES = ("torch", "torchvision", "apache-beam", "dagster", "transformers", "timm", "duckdb")
+# What runs a benchmark's model: a new version of any of them starts a new series.
+PACKAGES = ("torch", "torchvision", "apache-beam", "dagster", "transformers", "timm", "duckdb", "onnxruntime", "scikit-learn")
 
 
 def cpu_model() -> str:

@@ -7,9 +7,18 @@ from typing import Optional
 import dagster as dg
 
 from bench_assets.pipeline.runner import RunnerSettings
-from bench_assets.model_configuration import MEMORY_FORMATS, PRECISIONS, QUANTIZATIONS
+from bench_assets.model_configuration import BACKENDS, COMPILERS, MEMORY_FORMATS, PRECISIONS, QUANTIZATIONS
 
 DEVICES = ("CPU", "GPU")
+# The onnxruntime backend runs the exported fp32 graph as it is, on ONNX Runtime's CPU provider (the onnxruntime
+# package has no CUDA one): nothing PyTorch would apply to the model applies to it.
+ONNXRUNTIME_SETTINGS = {
+    "device": ("CPU",),
+    "precision": ("fp32",),
+    "memory_format": ("contiguous",),
+    "quantization": ("none",),
+    "compile": ("none",),
+}
 
 
 class InferenceRunConfig(dg.Config):
@@ -23,10 +32,13 @@ class InferenceRunConfig(dg.Config):
     workers: int = 1
     dask_address: Optional[str] = None
     extra_pipeline_args: list[str] = []
-    # How the model runs (bench_assets/spec.py ModelConfiguration); the benchmark says which values apply.
+    # How the model runs (bench_assets/model_configuration.py ModelConfiguration); the benchmark says which values
+    # apply.
     precision: str = "fp32"
     memory_format: str = "contiguous"
     quantization: str = "none"
+    compile: str = "none"
+    backend: str = "pytorch"
 
     def batching(self) -> dict:
         for name in ("min_batch_size", "max_batch_size"):
@@ -38,7 +50,13 @@ class InferenceRunConfig(dg.Config):
             )
         if self.device not in DEVICES:
             raise ValueError(f"device {self.device!r} is unknown; accepted values: {list(DEVICES)}")
-        for name, accepted in (("precision", PRECISIONS), ("memory_format", MEMORY_FORMATS), ("quantization", QUANTIZATIONS)):
+        for name, accepted in (
+            ("precision", PRECISIONS),
+            ("memory_format", MEMORY_FORMATS),
+            ("quantization", QUANTIZATIONS),
+            ("compile", COMPILERS),
+            ("backend", BACKENDS),
+        ):
             if getattr(self, name) not in accepted:
                 raise ValueError(f"{name} {getattr(self, name)!r} is unknown; accepted values: {list(accepted)}")
         if self.precision == "fp16" and self.device != "GPU":
@@ -48,6 +66,13 @@ class InferenceRunConfig(dg.Config):
                 f"quantization {self.quantization!r} runs on device 'CPU' in precision 'fp32' (int8 weights, fp32 "
                 f"activations); got device {self.device!r}, precision {self.precision!r}"
             )
+        if self.backend == "onnxruntime":
+            for name, accepted in ONNXRUNTIME_SETTINGS.items():
+                if getattr(self, name) not in accepted:
+                    raise ValueError(
+                        f"{name} {getattr(self, name)!r} does not apply with backend 'onnxruntime' (it runs the "
+                        f"exported fp32 model as it is, on ONNX Runtime's CPU provider); accepted values: {list(accepted)}"
+                    )
         # Everything here changes what a run measures: it is recorded with the run and part of its comparison key.
         return {
             "min_batch_size": self.min_batch_size,
@@ -56,6 +81,8 @@ class InferenceRunConfig(dg.Config):
             "precision": self.precision,
             "memory_format": self.memory_format,
             "quantization": self.quantization,
+            "compile": self.compile,
+            "backend": self.backend,
         }
 
     def runner_settings(self) -> RunnerSettings:

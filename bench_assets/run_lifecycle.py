@@ -173,7 +173,10 @@ def execute_benchmark_run(
         monitor = ProgressMonitor(run_dir / "progress", dataset_size, context.log.info)
         request = PipelineRequest(snapshot, spec, settings.weights_path(model), run_dir, batching, settings)
         pipeline_run = run_pipeline(
-            lambda p: benchmark.build_pipeline(p, request), runner, monitor, benchmark.beam_metrics_namespace
+            lambda p: benchmark.build_pipeline(p, request),
+            runner,
+            monitor,
+            benchmark.metrics_namespace(spec.configuration),
         )
         context.log.info(f"run {run_id} pipeline done: {monitor.describe()}")
         cost = run_cost(settings, fingerprint, batching["device"], pipeline_run.wall_seconds, pipeline_run.peak_rss_bytes)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from bench_assets.model_configuration import PRECISIONS, ModelConfiguration
+from bench_assets.model_configuration import ONNX_METRICS_NAMESPACE, PRECISIONS, ModelConfiguration
 from bench_assets.run_config import InferenceRunConfig
 
 if TYPE_CHECKING:
@@ -96,9 +96,11 @@ class BenchmarkSpec:
     # The configurations this benchmark's pipeline can run: accepted values per setting of ModelConfiguration; a
     # setting not listed takes only its default.
     configurations: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"precision": PRECISIONS})
-    # One item's forward pass at the benchmark's typical input shape (forward(model)), for counting its FLOPs;
-    # None where FLOPs are not a fixed property of the input shape (detection) or the model is not PyTorch.
-    example_forward: Callable[[nn.Module], object] | None = None
+    # A forward pass over `items` items of the benchmark's typical input, made on `device`
+    # (forward(model, items=1, device="cpu")): one item's FLOPs are counted with it, and a compiled model is
+    # compiled with it in the handler's model loading. None where FLOPs are not a fixed property of the input shape
+    # (detection) or the model is not PyTorch.
+    example_forward: Callable[..., object] | None = None
     # Run settings every point of a batch-size sweep shares (a batching mode that uses the bounds, say).
     sweep_settings: Mapping = field(default_factory=dict)
     # Checks the settings the pipeline will use (a configured path, say), so that a wrong one fails before any work.
@@ -112,6 +114,10 @@ class BenchmarkSpec:
         for key, model in self.models.items():
             if key != model.name or model.benchmark != self.name:
                 raise ValueError(f"benchmark {self.name}: model entry {key!r} is {model.name!r} of {model.benchmark!r}")
+
+    def metrics_namespace(self, configuration: ModelConfiguration) -> str:
+        """Where the run's Beam model handler reports its metrics: Beam's ONNX handler has a namespace of its own."""
+        return ONNX_METRICS_NAMESPACE if configuration.backend == "onnxruntime" else self.beam_metrics_namespace
 
     @property
     def weights_asset_name(self) -> str:

@@ -1,10 +1,11 @@
-"""Run configurations: precision (bf16/fp16 autocast) and memory layout (channels_last), applied where Beam
-builds the model, recorded with the run, part of what makes runs comparable, and refused before any work where
-the benchmark cannot run them."""
+"""Run configurations: precision (bf16/fp16 autocast), memory layout (channels_last), quantization, torch.compile
+and the ONNX Runtime backend, applied where Beam builds the model, recorded with the run, part of what makes runs
+comparable, and refused before any work where the benchmark cannot run them."""
 
 import pytest
 import torch
 from apache_beam.ml.inference.pytorch_inference import default_tensor_inference_fn
+from torch._dynamo.utils import counters as dynamo_counters
 
 from bench_assets.benchmarks.image_classification.models import build_timm_model
 from bench_assets.model_configuration import ModelConfiguration
@@ -38,6 +39,19 @@ def run_config(asset: str, **config) -> dict:
          "quantization 'dynamic_int8' does not apply to the image_classification benchmark; accepted values: ['none']"),
         (language_modeling_run, "all-minilm-l6-v2", {"quantization": "dynamic_int8", "precision": "bf16"},
          "quantization 'dynamic_int8' runs on device 'CPU' in precision 'fp32'"),
+        (image_classification_run, "efficientnet_lite0", {"compile": "inductor"},
+         "compile 'inductor' is unknown; accepted values: ['none', 'torch.compile']"),
+        (language_modeling_run, "all-minilm-l6-v2", {"backend": "onnxruntime"},
+         "backend 'onnxruntime' does not apply to the language_modeling benchmark; accepted values: ['pytorch']"),
+        (image_classification_run, "efficientnet_lite0", {"backend": "onnxruntime", "precision": "bf16"},
+         "precision 'bf16' does not apply with backend 'onnxruntime' (it runs the exported fp32 model as it is, on "
+         "ONNX Runtime's CPU provider); accepted values: ['fp32']"),
+        (image_classification_run, "efficientnet_lite0", {"backend": "onnxruntime", "memory_format": "channels_last"},
+         "memory_format 'channels_last' does not apply with backend 'onnxruntime' (it runs the exported fp32 model as "
+         "it is, on ONNX Runtime's CPU provider); accepted values: ['contiguous']"),
+        (image_classification_run, "efficientnet_lite0", {"backend": "onnxruntime", "compile": "torch.compile"},
+         "compile 'torch.compile' does not apply with backend 'onnxruntime' (it runs the exported fp32 model as it "
+         "is, on ONNX Runtime's CPU provider); accepted values: ['none']"),
     ],
 )
 def test_a_configuration_the_benchmark_cannot_run_fails_before_any_work(bench_resources, asset, partition, config, expected):
@@ -95,3 +109,45 @@ def test_configured_runs_are_recorded_apart_and_predict_what_fp32_predicts(bench
     assert query(agreement, [channels_last, fp32]) == [(1.0, 1.0)]
     overall, confident = query(agreement, [bf16, fp32])[0]
     assert overall >= 0.8 and confident == 1.0
+
+
+def test_onnxruntime_runs_the_exported_model_and_predicts_what_pytorch_predicts(bench_resources, query, no_network):
+    materialize([openimage_sample], bench_resources)
+    for config in ({}, {"backend": "onnxruntime"}):
+        result = materialize([image_model_weights, image_classification_run], bench_resources, partition_key="efficientnet_lite0",
+                             run_config=run_config("image_classification_run", **config))
+        assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+
+    runs = query("SELECT run_id, batching ->> 'backend', comparison_key, status FROM runs ORDER BY started_at")
+    (pytorch, _, pytorch_key, _), (onnxruntime, _, onnxruntime_key, _) = runs
+    assert [row[1] for row in runs] == ["pytorch", "onnxruntime"] and pytorch_key != onnxruntime_key
+    assert {row[3] for row in runs} == {"finished"}
+    # Beam's ONNX handler reports under its own namespace; its load latency covers the export (seconds), beyond
+    # what loading the state dict takes.
+    load = "SELECT value FROM metrics WHERE run_id = ? AND metric = 'mean_load_model_latency_milli_secs'"
+    beam_metrics = dict(query("SELECT metric, value FROM metrics WHERE run_id = ? AND namespace = 'BeamML_Onnx'", [onnxruntime]))
+    assert beam_metrics["num_inferences"] == 23 and query(load, [onnxruntime]) > query(load, [pytorch])
+    # Item by item against PyTorch (the real weights): the same fp32 graph, so the same answers but for a near-tie.
+    overall, confident = query("""
+        SELECT avg((o.predicted_index = p.predicted_index)::int),
+               coalesce(avg((o.predicted_index = p.predicted_index)::int) FILTER (WHERE p.score >= 0.5), 1)
+        FROM predictions o JOIN predictions p USING (line) WHERE o.run_id = ? AND p.run_id = ?""", [onnxruntime, pytorch])[0]
+    assert overall >= 0.95 and confident == 1.0
+
+
+def test_a_compiled_model_compiles_in_the_model_loading_not_in_its_batches(bench_resources, query, no_network):
+    materialize([sentence_corpus], bench_resources)
+    graphs_before = dynamo_counters["stats"]["unique_graphs"]
+    # Batches of 2 to 8 sentences of varying lengths (Beam's length-aware batching): what the compiled graphs serve.
+    result = materialize([language_model_weights, language_modeling_run], bench_resources, partition_key="all-minilm-l6-v2",
+                         run_config=run_config("language_modeling_run", compile="torch.compile", batching_mode="length_bucketed",
+                                               min_batch_size=2, max_batch_size=8))
+    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+    # Two graphs, both compiled by the warm-up in Beam's model loading: one for a batch of one item (PyTorch
+    # specialises a size of 1), one for batches of 2 to 8 (BERT has no layer whose kernel depends on the batch
+    # size); none for any batch's size or sentence length.
+    assert dynamo_counters["stats"]["unique_graphs"] - graphs_before == 2
+    (run_id, compile_setting, status), = query("SELECT run_id, batching ->> 'compile', status FROM runs")
+    assert (compile_setting, status) == ("torch.compile", "finished")
+    batch_sizes = {size for (size,) in query("SELECT batch_size FROM batches WHERE run_id = ?", [run_id])}
+    assert len(batch_sizes) > 1

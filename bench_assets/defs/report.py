@@ -19,6 +19,7 @@ from bench_assets.benchmarks import MODELS
 from bench_assets.compare import compare_runs
 from bench_assets.defs.metrics import AFTER_BENCHMARK_RUNS, DUCKDB_POOL, metrics_dbt_assets
 from bench_assets.defs.regression_checks import ALERT_WINDOW_RUNS, headline_metrics
+from bench_assets.model_configuration import configuration_label
 from bench_assets.resources import BenchmarkSettings
 
 REPORT_PATH = "reports/benchmarks.html"  # under the data folder
@@ -40,7 +41,7 @@ FROM run_summary WHERE NOT is_complete ORDER BY started_at DESC
 SERIES_SQL = """
 SELECT * FROM run_summary WHERE is_complete
 QUALIFY row_number() OVER (PARTITION BY comparison_key ORDER BY started_at DESC, run_id DESC) = 1
-ORDER BY benchmark, model, precision, memory_format, started_at
+ORDER BY benchmark, model, precision, memory_format, quantization, compile, backend, started_at
 """
 # Per model and machine: the fastest configuration that passes the accuracy guard, and its speed-up.
 BEST_SQL = "SELECT * FROM best_configuration ORDER BY benchmark, model, profile"
@@ -62,7 +63,8 @@ ORDER BY latest.benchmark, latest.model
 """
 # Each configured run beside its fp32 baseline: speed-up and agreement (the accuracy guard).
 CONFIGURATIONS_SQL = """
-SELECT s.benchmark, s.model, s.precision, s.memory_format, s.quantization, a.run_id, a.top1_agreement, a.confident_agreement,
+SELECT s.benchmark, s.model, s.precision, s.memory_format, s.quantization, s.compile, s.backend, a.run_id,
+       a.top1_agreement, a.confident_agreement,
        a.top1_in_fp32_top5, a.passes, a.guard_applies,
        s.inference_items_per_second / nullif(b.inference_items_per_second, 0) AS inference_speedup,
        s.end_to_end_items_per_second / nullif(b.end_to_end_items_per_second, 0) AS end_to_end_speedup
@@ -70,7 +72,7 @@ FROM configuration_agreement a
 JOIN run_summary s USING (run_id)
 JOIN run_summary b ON b.run_id = a.baseline_run_id
 QUALIFY row_number() OVER (PARTITION BY s.comparison_key ORDER BY s.started_at DESC) = 1
-ORDER BY s.benchmark, s.model, s.precision, s.memory_format
+ORDER BY s.benchmark, s.model, s.precision, s.memory_format, s.quantization, s.compile, s.backend
 """
 TREND_SQL = """
 SELECT benchmark, model, metric, label, unit, better, comparison_key, profile, fingerprint_id, run_id, started_at, value
@@ -252,11 +254,6 @@ def latest_table(latest: dict) -> str:
         )
         + "</table>"
     )
-
-
-def configuration_label(row: dict) -> str:
-    parts = [row["precision"], row["memory_format"], row.get("quantization"), row.get("batching_mode")]
-    return " ".join(p for p in parts if p and p not in ("fp32", "contiguous", "none")) or "fp32"
 
 
 def bar_chart(label: str, unit: str, better: str, rows: Sequence[dict], column: str) -> str:

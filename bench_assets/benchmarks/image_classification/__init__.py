@@ -8,8 +8,8 @@ from bench_assets.benchmarks.image_classification.models import (
     build_timm_model,
     build_torchvision_model,
 )
-from bench_assets.benchmarks.image_classification.pipeline import build_run, forward_one_image
-from bench_assets.model_configuration import MEMORY_FORMATS, PRECISIONS
+from bench_assets.benchmarks.image_classification.pipeline import build_run, forward_example_images
+from bench_assets.model_configuration import BACKENDS, COMPILERS, MEMORY_FORMATS, PRECISIONS
 from bench_assets.resources import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
@@ -20,8 +20,9 @@ BENCHMARK = BenchmarkSpec(
     models=IMAGE_MODELS,
     build_pipeline=build_run,
     weights_asset="image_model_weights",
-    example_forward=forward_one_image,
+    example_forward=forward_example_images,
     user_model_builders={"torchvision": build_torchvision_model, "timm": build_timm_model},
     check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
-    configurations={"precision": PRECISIONS, "memory_format": MEMORY_FORMATS},
+    # Items are single tensors: the model exports to ONNX as it is (backend onnxruntime).
+    configurations={"precision": PRECISIONS, "memory_format": MEMORY_FORMATS, "compile": COMPILERS, "backend": BACKENDS},
 )

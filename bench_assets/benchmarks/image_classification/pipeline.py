@@ -28,12 +28,14 @@ from torchvision import transforms
 from bench_assets.benchmarks.image_classification.images import LABELS_FILE, OPENIMAGE_SAMPLE, read_labels
 from bench_assets.benchmarks.image_classification.models import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
 from bench_assets.pipeline.failures import FAILED, PREPROCESS, READ, failure_row
-from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
+from bench_assets.pipeline.model_handlers import keyed_onnx_handler, keyed_pytorch_handler
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
 from bench_assets.spec import ModelSpec, PipelineRequest
 
 IMAGE_SIZE = 224
+# What every image model here is fed: one RGB image, 224 x 224.
+IMAGE_SHAPE = (3, IMAGE_SIZE, IMAGE_SIZE)
 # Far more pixels than any photo (8000 x 8000): such a file is refused from its header, before decoding, as a
 # decompression bomb. Below Pillow's own warning threshold (89.5 million), whose warning is also a failure.
 MAX_IMAGE_PIXELS = 64_000_000
@@ -41,9 +43,9 @@ MAX_IMAGE_PIXELS = 64_000_000
 _WIDE_INTEGER_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
-def forward_one_image(model: torch.nn.Module):
-    """One image at the size every image model here is fed, for counting FLOPs."""
-    return model(torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE))
+def forward_example_images(model: torch.nn.Module, items: int = 1, device: str | torch.device = "cpu"):
+    """`items` blank images at the size every image model here is fed: one to count FLOPs, more to compile."""
+    return model(torch.zeros(items, *IMAGE_SHAPE, device=device))
 
 
 def image_transform(spec: ModelSpec) -> transforms.Compose:
@@ -188,15 +190,23 @@ def image_labels(run: PipelineRequest) -> str | None:
     return str(path) if path.is_file() else None
 
 
-def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str):
+def model_handler(
+    spec: ModelSpec,
+    state_dict_path: str,
+    min_batch_size: int,
+    max_batch_size: int,
+    device: str,
+    inference_fn: Callable = default_tensor_inference_fn,
+    example_forward: Callable | None = forward_example_images,
+):
+    """The keyed handler of an image benchmark, on the run's backend: Beam's PyTorch tensor handler, or Beam's ONNX
+    Runtime handler over the model exported at load (on the CPU; `inference_fn` then runs on the session).
+    `example_forward`: what compiles the model (None where the benchmark offers no compilation)."""
+    batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
+    if spec.configuration.backend == "onnxruntime":
+        return keyed_onnx_handler(spec, state_dict_path, inference_fn, IMAGE_SHAPE, **batching)
     return keyed_pytorch_handler(
-        PytorchModelHandlerTensor,
-        spec,
-        state_dict_path,
-        default_tensor_inference_fn,
-        device,
-        min_batch_size=min_batch_size,
-        max_batch_size=max_batch_size,
+        PytorchModelHandlerTensor, spec, state_dict_path, inference_fn, device, example_forward, **batching
     )
 
 
@@ -254,23 +264,29 @@ def build_pipeline(
 
 
 def build_image_run(
-    pipeline: beam.Pipeline, run: PipelineRequest, *, transform: Callable, inference_fn: Callable, fields: RowFields
+    pipeline: beam.Pipeline,
+    run: PipelineRequest,
+    *,
+    transform: Callable,
+    inference_fn: Callable,
+    fields: RowFields,
+    example_forward: Callable | None,
 ) -> None:
-    """A platform run of an image benchmark: Beam's tensor handler batching as the run says, images only from the
-    image roots (the data folder and the configured image source)."""
+    """A platform run of an image benchmark: its handler (model_handler) batching as the run says, images only from
+    the image roots (the data folder and the configured image source). `example_forward`: the benchmark's."""
     read_images_predict_write(
         pipeline,
         image_list=run.input_file,
         run_dir=run.run_dir,
         transform=transform,
-        handler=keyed_pytorch_handler(
-            PytorchModelHandlerTensor,
+        handler=model_handler(
             run.model,
             str(run.state_dict_path),
-            inference_fn,
+            run.batching["min_batch_size"],
+            run.batching["max_batch_size"],
             run.batching["device"],
-            min_batch_size=run.batching["min_batch_size"],
-            max_batch_size=run.batching["max_batch_size"],
+            inference_fn,
+            example_forward,
         ),
         fields=fields,
         allowed_roots=run.settings.image_roots(),
@@ -284,4 +300,5 @@ def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
         transform=image_transform(run.model),
         inference_fn=default_tensor_inference_fn,
         fields=ImageNetClasses(image_labels(run)),
+        example_forward=forward_example_images,
     )

@@ -3,9 +3,9 @@ adaptive batch run in chunks of 16, top-5 ImageNet classes per image."""
 
 from bench_assets.benchmarks.image_classification.images import OPENIMAGE_SAMPLE
 from bench_assets.benchmarks.imagenet_rightfit.models import IMAGENET_RIGHTFIT, RIGHTFIT_MODELS
-from bench_assets.benchmarks.image_classification.pipeline import forward_one_image
+from bench_assets.benchmarks.image_classification.pipeline import forward_example_images
 from bench_assets.benchmarks.imagenet_rightfit.pipeline import build_run
-from bench_assets.model_configuration import MEMORY_FORMATS, PRECISIONS
+from bench_assets.model_configuration import BACKENDS, COMPILERS, MEMORY_FORMATS, PRECISIONS
 from bench_assets.resources import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
@@ -17,8 +17,9 @@ BENCHMARK = BenchmarkSpec(
     ),
     dataset=OPENIMAGE_SAMPLE,  # the image classification benchmark's image set: one asset, built once
     models=RIGHTFIT_MODELS,
-    example_forward=forward_one_image,  # 224 x 224, as image classification
+    example_forward=forward_example_images,  # 224 x 224, as image classification
     build_pipeline=build_run,
     check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
-    configurations={"precision": PRECISIONS, "memory_format": MEMORY_FORMATS},
+    # Items are single tensors: the model exports to ONNX as it is (backend onnxruntime).
+    configurations={"precision": PRECISIONS, "memory_format": MEMORY_FORMATS, "compile": COMPILERS, "backend": BACKENDS},
 )

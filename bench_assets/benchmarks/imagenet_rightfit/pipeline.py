@@ -27,7 +27,12 @@ from apache_beam.ml.inference.pytorch_inference import default_tensor_inference_
 from torchvision import transforms
 
 from bench_assets.benchmarks.image_classification.models import IMAGENET_MEAN, IMAGENET_STD
-from bench_assets.benchmarks.image_classification.pipeline import ImageNetClasses, build_image_run, image_labels
+from bench_assets.benchmarks.image_classification.pipeline import (
+    ImageNetClasses,
+    build_image_run,
+    forward_example_images,
+    image_labels,
+)
 from bench_assets.spec import PipelineRequest
 
 RESIZE_SHORTER_SIDE = 256
@@ -48,7 +53,8 @@ def rightfit_transform() -> transforms.Compose:
 
 
 class ChunkedInference:
-    """Beam's default tensor inference over consecutive chunks of a batch, results concatenated in order."""
+    """Beam's default tensor inference over consecutive chunks of a batch, results concatenated in order (the model
+    a PyTorch module, or under the onnxruntime backend the ONNX Runtime session called as one)."""
 
     def __init__(self, chunk_size: int = CHUNK_SIZE):
         if chunk_size < 1:
@@ -66,4 +72,11 @@ class ChunkedInference:
 
 
 def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
-    build_image_run(pipeline, run, transform=rightfit_transform(), inference_fn=ChunkedInference(CHUNK_SIZE), fields=ImageNetClasses(image_labels(run)))
+    build_image_run(
+        pipeline,
+        run,
+        transform=rightfit_transform(),
+        inference_fn=ChunkedInference(CHUNK_SIZE),
+        fields=ImageNetClasses(image_labels(run)),
+        example_forward=forward_example_images,  # 224 x 224 crops: the image classification shape
+    )

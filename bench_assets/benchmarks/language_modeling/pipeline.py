@@ -41,11 +41,14 @@ BUCKET_BOUNDARIES = [16, 24, 32, 48, 64, 96, 128, 256]
 TYPICAL_TOKENS = 24
 
 
-def forward_one_sentence(model: torch.nn.Module):
-    """One sentence of the corpus's typical length, its last word masked, for counting FLOPs ([CLS] ... [MASK] . [SEP])."""
-    input_ids = torch.full((1, TYPICAL_TOKENS), 1996)  # "the"
-    input_ids[0, 0], input_ids[0, -3], input_ids[0, -2], input_ids[0, -1] = 101, 103, 1012, 102
-    return model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+def forward_example_sentences(model: torch.nn.Module, items: int = 1, device: str | torch.device = "cpu"):
+    """`items` sentences of the corpus's typical length, their last word masked ([CLS] ... [MASK] . [SEP]), with the
+    inputs MaskedWordInference gives the model: one to count FLOPs, more to compile."""
+    input_ids = torch.full((items, TYPICAL_TOKENS), 1996, device=device)  # "the"
+    input_ids[:, 0], input_ids[:, -3], input_ids[:, -2], input_ids[:, -1] = 101, 103, 1012, 102
+    return model(
+        input_ids=input_ids, attention_mask=torch.ones_like(input_ids), token_type_ids=torch.zeros_like(input_ids)
+    )
 
 
 def token_count(keyed_example) -> int:
@@ -137,6 +140,7 @@ def model_handler(
         state_dict_path,
         MaskedWordInference(tokenizer.mask_token_id, tokenizer.pad_token_id),
         device,
+        forward_example_sentences,
         **batching,
     )
 

@@ -107,4 +107,8 @@ class ObjectDetectionRunConfig(InferenceRunConfig):
 
 
 def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
-    build_image_run(pipeline, run, transform=detection_transform(), inference_fn=detect_objects, fields=TopDetection())
+    # No example forward: a detector's work depends on the image, and detection offers no compilation.
+    build_image_run(
+        pipeline, run, transform=detection_transform(), inference_fn=detect_objects, fields=TopDetection(),
+        example_forward=None,
+    )

@@ -41,9 +41,9 @@ MAX_LENGTH = 128
 MODEL_INPUTS = ("input_ids", "attention_mask")
 
 
-def forward_one_sentence(model: torch.nn.Module):
-    """One sentence padded to MAX_LENGTH, as every item is, for counting FLOPs."""
-    input_ids = torch.zeros((1, MAX_LENGTH), dtype=torch.long)
+def forward_example_sentences(model: torch.nn.Module, items: int = 1, device: str | torch.device = "cpu"):
+    """`items` sentences padded to MAX_LENGTH, as every item is: one to count FLOPs, more to compile."""
+    input_ids = torch.zeros((items, MAX_LENGTH), dtype=torch.long, device=device)
     return model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
 
 
@@ -101,6 +101,7 @@ def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, ma
         state_dict_path,
         SequenceClassificationInference(),
         device,
+        forward_example_sentences,
         min_batch_size=min_batch_size,
         max_batch_size=max_batch_size,
     )

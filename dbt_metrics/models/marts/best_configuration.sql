@@ -1,14 +1,11 @@
 -- The answer in one line, per model, machine, profile and input: the fastest configuration measured so far
--- (precision, layout, batching) among complete runs that pass the accuracy guard (fp32 / contiguous runs pass by
--- definition), its inference throughput, and its speed-up over Beam's example default (the benchmark's run
+-- (precision, layout, quantization, compilation, backend, batching) among complete runs that pass the accuracy
+-- guard (runs in the reference configuration pass by definition), its inference throughput, and its speed-up over Beam's example default (the benchmark's run
 -- config as shipped) measured on the same machine.
 with candidates as (
     select
         summary.*,
-        coalesce(
-            agreement.passes,
-            summary.precision = 'fp32' and summary.memory_format = 'contiguous' and summary.quantization = 'none'
-        ) as guarded
+        coalesce(agreement.passes, summary.is_reference_configuration) as guarded
     from {{ ref('run_summary') }} as summary
     left join {{ ref('configuration_agreement') }} as agreement using (run_id)
     where summary.is_complete and summary.inference_items_per_second is not null
@@ -44,6 +41,8 @@ select
     fastest.precision,
     fastest.memory_format,
     fastest.quantization,
+    fastest.compile,
+    fastest.backend,
     fastest.batching_mode,
     fastest.min_batch_size,
     fastest.max_batch_size,

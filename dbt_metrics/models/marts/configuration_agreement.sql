@@ -1,14 +1,14 @@
--- The accuracy guard. Every complete run in a configuration other than fp32 / contiguous / unquantized is
--- compared, item by item (by input line), with the latest complete run in that default configuration of the same model, weights and input
--- (same dataset sha256). A faster configuration counts only if it predicts as well: MLPerf's rule, accuracy at
--- least 99% of fp32's where answers are known, and top-1 agreement of at least 99% on the items fp32 was
--- confident about (top-1 probability >= 0.5). Plain overall agreement is reported but not gated: near-tied
--- logits flip under bf16 without either answer being better. For seeded random weights the figures are
+-- The accuracy guard. Every complete run in a configuration other than the reference one (fp32 / contiguous /
+-- unquantized / uncompiled / PyTorch, called fp32 below) is compared, item by item (by input line), with the
+-- latest complete run in the reference configuration of the same model, weights and input (same dataset sha256).
+-- A faster configuration counts only if it predicts as well: MLPerf's rule, accuracy at least 99% of fp32's where
+-- answers are known, and top-1 agreement of at least 99% on the items fp32 was confident about (top-1
+-- probability >= 0.5). Plain overall agreement is reported but not gated: near-tied logits flip under bf16
+-- without either answer being better. For seeded random weights the figures are
 -- informational (guard_applies false): their logits are near-tied everywhere.
 with runs as (
-    select run_id, benchmark, model, started_at, dataset_sha256, weights_sha256, weights_source, precision,
-           memory_format, quantization, top1_accuracy,
-           precision = 'fp32' and memory_format = 'contiguous' and quantization = 'none' as is_fp32
+    select run_id, benchmark, model, started_at, dataset_sha256, weights_sha256, weights_source, top1_accuracy,
+           is_reference_configuration as is_fp32
     from {{ ref('run_summary') }}
     where is_complete
 ),

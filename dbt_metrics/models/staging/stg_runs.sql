@@ -1,5 +1,5 @@
--- One row per run, with the fingerprint fields that say where it ran, the batching it was given and the input
--- it read. comparison_key is the platform's (bench_assets/results.py: everything that changes what a run
+-- One row per run, with the fingerprint fields that say where it ran, the batching and model configuration it
+-- was given (runs recorded before a setting existed ran at its default) and the input it read. comparison_key is the platform's (bench_assets/results.py: everything that changes what a run
 -- measures); runs written before it existed get one from what they recorded, so they stay apart from newer runs.
 select
     run_id,
@@ -16,6 +16,14 @@ select
     coalesce(batching ->> 'precision', 'fp32') as precision,
     coalesce(batching ->> 'memory_format', 'contiguous') as memory_format,
     coalesce(batching ->> 'quantization', 'none') as quantization,
+    coalesce(batching ->> 'compile', 'none') as compile,
+    coalesce(batching ->> 'backend', 'pytorch') as backend,
+    -- The reference configuration (ModelConfiguration's defaults) every other one is checked against.
+    coalesce(batching ->> 'precision', 'fp32') = 'fp32'
+        and coalesce(batching ->> 'memory_format', 'contiguous') = 'contiguous'
+        and coalesce(batching ->> 'quantization', 'none') = 'none'
+        and coalesce(batching ->> 'compile', 'none') = 'none'
+        and coalesce(batching ->> 'backend', 'pytorch') = 'pytorch' as is_reference_configuration,
     coalesce(cast(batching ->> 'beam_default' as boolean), false) as is_beam_default,
     dataset_size,
     dataset ->> 'source' as dataset_source,
