@@ -1,5 +1,6 @@
 """The language-modeling benchmark: corpus, weights and Beam RunInference runs in both batching modes."""
 
+import collections
 import json
 
 import pytest
@@ -78,12 +79,21 @@ def test_length_bucketed_batches_predict_what_beam_example_predicts(tmp_path):
             )
 
         run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", len(sentences), print))
-        predictions[mode] = {row["item_id"]: row["predicted_index"] for row in read_output_rows(run_dir, "predictions")}
+        rows = read_output_rows(run_dir, "predictions")
+        predictions[mode] = {row["item_id"]: row["predicted_index"] for row in rows}
         batch_sizes = [row["batch_size"] for row in read_output_rows(run_dir, "batches")]
         if mode == language_modeling.BEAM_EXAMPLE:
             assert set(batch_sizes) == {1}
         else:
             assert max(batch_sizes) > 1, "length bucketing never batched sentences together"
+            # 120 sentences are one sorting window: batches are runs of the sorted lengths, so no two batches'
+            # token-length ranges overlap (padding only to the batch's own longest of similar sentences).
+            tokenizer = language_modeling.load_bert_tokenizer()
+            lengths = collections.defaultdict(list)
+            for row in rows:
+                lengths[row["batch_id"]].append(len(language_modeling.tokenize_masked(tokenizer, row["item_id"])["input_ids"]))
+            ranges = sorted((min(batch), max(batch)) for batch in lengths.values())
+            assert all(longest <= next_shortest for (_, longest), (next_shortest, _) in zip(ranges, ranges[1:])), ranges
 
     example, bucketed = predictions[language_modeling.BEAM_EXAMPLE], predictions[language_modeling.LENGTH_BUCKETED]
     assert set(example) == set(bucketed) == set(sentences)

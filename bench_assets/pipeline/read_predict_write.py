@@ -25,14 +25,17 @@ def read_predict_write(
     prepare: beam.DoFn,
     handler: ModelHandler,
     fields: RowFields,
+    reorder: beam.DoFn | None = None,
     read_label: str = "ReadItems",
     prepare_label: str = "Preprocess",
     inference_label: str = "PyTorchRunInference",
 ) -> None:
-    """`prepare` maps (line, text) to ((line, text), model input), or a failure row on its `failed` output."""
+    """`prepare` maps (line, text) to ((line, text), model input), or a failure row on its `failed` output;
+    `reorder`, where given, changes the order prepared items reach RunInference's batching in (never drops one)."""
     items, unreadable_lines = read_items(pipeline, input_file, read_label)
     prepared = items | prepare_label >> beam.ParDo(prepare).with_outputs(FAILED, main="prepared")
-    predicted, dead_letters = prepared.prepared | inference_label >> RunInference(handler).with_exception_handling()
+    to_infer = prepared.prepared if reorder is None else prepared.prepared | "Reorder" >> beam.ParDo(reorder)
+    predicted, dead_letters = to_infer | inference_label >> RunInference(handler).with_exception_handling()
     rows = predicted | "ToPredictionRows" >> beam.ParDo(ToPredictionRows(fields)).with_outputs(BATCHES, main="predictions")
     item_failures = (unreadable_lines, prepared[FAILED]) | "ItemFailures" >> beam.Flatten()
     write_run_outputs(run_dir, rows, item_failures, dead_letters)
