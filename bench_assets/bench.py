@@ -12,7 +12,6 @@ and, for a run that fails, the end of its output (all of it for the metrics job,
 
 import argparse
 import json
-import logging
 import os
 import re
 import socket
@@ -26,30 +25,7 @@ from pathlib import Path
 import psutil
 
 
-def show_on_root(record: logging.LogRecord) -> bool:
-    """Whether the root logger's handler prints a record.
-
-    Not `dagster.builtin`'s: Dagster relays those (dbt's output among them) through its own console logger,
-    so printing them here too showed each line twice. Not Beam's "apitools not found" warning either: it is
-    logged on import and only says that Beam's BigQuery client, which no benchmark uses, is not installed.
-    """
-    if record.name == "dagster.builtin" or record.name.startswith("dagster.builtin."):
-        return False
-    return not (record.name == "root" and record.getMessage().startswith("apitools not found"))
-
-
-def configure_logging() -> None:
-    """Gives the root logger a handler before any library logs.
-
-    Beam logs its apitools warning with `logging.warning()` at import time, which, on a root logger without a
-    handler, calls `logging.basicConfig()`: from then on every record that propagates to the root, Dagster's
-    included, was printed a second time as `LEVEL:name:message`.
-    """
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
-    handler.addFilter(show_on_root)
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
-
+from bench_assets.console_logging import configure_logging
 
 # Before the imports below: bench_assets.resources imports Beam, which logs at import time.
 configure_logging()

@@ -24,9 +24,13 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from bench_assets.bench import configure_logging  # noqa: F401 - first: it quiets Beam's import-time warning
-from bench_assets.resources import connect_waiting, default_duckdb_path, default_lock_timeout_s
-from bench_assets.results import COMPARISON
+from bench_assets.console_logging import configure_logging
+
+# Before the imports below: bench_assets.resources imports Beam, which logs at import time.
+configure_logging()
+
+from bench_assets.resources import connect_waiting, default_duckdb_path, default_lock_timeout_s  # noqa: E402
+from bench_assets.results import COMPARISON  # noqa: E402
 
 CONFIDENCE = 0.95
 # Below this many batches a bootstrap interval is rough (and a p99 is about the slowest batch): say so.

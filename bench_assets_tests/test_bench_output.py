@@ -43,7 +43,7 @@ def test_progress_warnings_telemetry_notice_and_dbt_totals_are_read_from_a_runs_
 
 def test_root_logging_shows_neither_dagsters_relayed_records_nor_beams_apitools_warning():
     script = (
-        "import logging; from bench_assets.bench import configure_logging; configure_logging(); "
+        "import logging; from bench_assets.console_logging import configure_logging; configure_logging(); "
         "logging.warning('apitools not found, and bigquery client libraries are not available'); "
         "logging.getLogger('dagster.builtin').warning('relayed by dagster'); "
         "logging.getLogger('apache_beam.runners').warning('a real warning')"
