@@ -15,6 +15,7 @@ from bench_assets.cost import beam_gpu_price, estimated_cost_usd
 from bench_assets.model_configuration import ModelConfiguration
 from bench_assets.hardware import peak_flops_per_second
 from bench_assets.fingerprint import environment_fingerprint, fingerprint_id
+from bench_assets.pipeline.batch_timing import busy_seconds
 from bench_assets.pipeline.input_lines import count_lines
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
@@ -50,10 +51,11 @@ def check_configuration(benchmark: BenchmarkSpec, batching: dict) -> None:
 
 
 def hardware_efficiency(flops_per_item: int | None, peak_flops: float | None, run_dir: Path) -> dict:
-    """The inference stage's achieved FLOP/s (FLOPs per item x items per second of batch latency) and its share
-    of the machine's matmul peak in the run's precision; empty where FLOPs are not counted."""
+    """The inference stage's achieved FLOP/s (FLOPs per item x items per second inference was busy) and its share
+    of the machine's matmul peak in the run's precision, for the materialization's metadata; empty where FLOPs are
+    not counted. run_summary derives the same from the stored FLOPs, peak and batches."""
     batches = read_output_rows(run_dir, "batches")
-    seconds = sum(batch["latency_us"] for batch in batches) / 1e6
+    seconds = busy_seconds(batches)
     if flops_per_item is None or not peak_flops or not seconds:
         return {}
     achieved = flops_per_item * sum(batch["batch_size"] for batch in batches) / seconds
@@ -189,8 +191,6 @@ def execute_benchmark_run(
                 ("estimated_cost_usd", cost, "USD"),
                 ("flops_per_item", weights.get("flops_per_item"), "FLOP"),
                 ("peak_flops_per_second", peak_flops, "FLOP/s"),
-                ("achieved_flops_per_second", efficiency.get("achieved_flops_per_second"), "FLOP/s"),
-                ("utilization", efficiency.get("utilization"), "share"),
             )
             if value is not None
         ]
