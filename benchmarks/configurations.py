@@ -5,7 +5,7 @@
 For each model and configuration (fp32, bf16 autocast, channels_last, both, torch.compile, ONNX Runtime), in
 this one process with the same images, weights and threads: a forward-only loop over the same preprocessed
 batches, on the model as the platform's handler loads it (configured, compiled, or exported to ONNX and run by
-ONNX Runtime), and the platform's Beam pipeline (direct runner, fixed batches of the same size). Prints items/s
+ONNX Runtime), timed before and after the pipeline (the mean of the two), and the platform's Beam pipeline (direct runner, fixed batches of the same size). Prints items/s
 of each, the pipeline's inference stage over forward-only (target >= 0.9), end-to-end items/s, and each
 configuration's end-to-end speed-up over fp32, with top-1 agreement with fp32 item by item. Loading the model
 (compiling it, exporting it to ONNX) is outside forward-only and the inference stage, inside end-to-end: over
@@ -50,12 +50,9 @@ def label(configuration: ModelConfiguration) -> str:
     return configuration_label(dataclasses.asdict(configuration))
 
 
-def forward_only(spec, weights: Path, batches: list[torch.Tensor]) -> float:
-    """Items/s of model(batch) over the preprocessed batches, the model loaded by the pipeline's own handler (in
-    `spec.configuration`), after one warm-up batch."""
-    model = image_classification.model_handler(spec, str(weights), BATCH, BATCH, "CPU").load_model()
-    with torch.no_grad(), precision_autocast("cpu", spec.configuration.precision):
-        model(batches[0])
+def forward_only(model, precision: str, batches: list[torch.Tensor]) -> float:
+    """Items/s of model(batch) over the preprocessed batches (a warm model: see main)."""
+    with torch.no_grad(), precision_autocast("cpu", precision):
         start = time.perf_counter()
         for batch in batches:
             model(batch)
@@ -102,12 +99,18 @@ def main() -> None:
         fp32_end_to_end, fp32_predictions = None, None
         for configuration in CONFIGURATIONS:
             spec = dataclasses.replace(base, configuration=configuration)
-            forward = forward_only(spec, weights, batches)
+            # The model as the pipeline's own handler loads it (configured, compiled or exported), warmed up by one
+            # batch; timed before and after the pipeline, so that drift in the machine's speed during the pipeline
+            # shows in both figures of the ratio.
+            model_only = image_classification.model_handler(spec, str(weights), BATCH, BATCH, "CPU").load_model()
+            forward_only(model_only, configuration.precision, batches[:1])
+            forward_before = forward_only(model_only, configuration.precision, batches)
             run_dir = WORK_DIR / "runs" / model / label(configuration).replace(" ", "-")
             if run_dir.exists():
                 for path in run_dir.rglob("*"):
                     path.unlink() if path.is_file() else None
             inference, end_to_end, predictions = pipeline_run(spec, weights, sample.list_path, args.images, run_dir)
+            forward = statistics.mean((forward_before, forward_only(model_only, configuration.precision, batches)))
             if fp32_end_to_end is None:
                 fp32_end_to_end, fp32_predictions = end_to_end, predictions
             agreement = statistics.mean(predictions[line] == fp32_predictions[line] for line in fp32_predictions)
