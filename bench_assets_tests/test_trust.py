@@ -62,6 +62,8 @@ HISTORY = {
     ],
     # Two batches a second apart that take two seconds each: on two workers at once, busy 3 s, not 4.
     "parallel": [HandMadeRun("parallel", [(4, 2000.0), (4, 2000.0)])],
+    # 64 such batches, a second apart: the four after the 60 s warm-up (at 60-63 s) are busy 60-65 s.
+    "parallel-steady": [HandMadeRun("parallel-steady", [(4, 2000.0)] * 64)],
     "labelled": [
         HandMadeRun("labelled", [(4, 40.0)], expected_label="Tabby|TENCH"),
         HandMadeRun("labelled", [(2, 40.0)], expected_label="tabby"),
@@ -161,3 +163,7 @@ def test_inference_throughput_over_parallel_workers_counts_shared_time_once(buil
     assert built["query"]("SELECT round(inference_items_per_second, 4) FROM run_summary WHERE model = 'parallel'") == [
         (round(8 / 3.0, 4),)
     ]
+    assert built["query"](
+        "SELECT batches - warmup_batches, round(steady_inference_items_per_second, 4), round(inference_items_per_second, 4) "
+        "FROM run_summary WHERE model = 'parallel-steady'"
+    ) == [(4, round(16 / 5.0, 4), round(256 / 65.0, 4))]

@@ -10,37 +10,57 @@ with runs as (
 
 -- The time inference was busy: the union of the batches' spans, so that batches running at once on several
 -- workers count their shared time once (on one process, batches never overlap and this is their summed latency).
+-- Over all batches, and over the steady-state ones: those that started after the warm-up window (the first
+-- `warmup_seconds` of inference; see dbt_project.yml).
 batch_spans as (
     -- Seconds from the run's first batch, from whole microseconds: small numbers keep a span exactly its latency.
-    select run_id, start_s, start_s + latency_ms / 1000 as end_s
+    select
+        *,
+        start_s + latency_ms / 1000 as end_s,
+        start_s >= {{ var('warmup_seconds') }} as is_steady
     from (
         select
-            run_id,
-            latency_ms,
+            *,
             (epoch_us(started_at) - min(epoch_us(started_at)) over (partition by run_id)) / 1e6 as start_s
         from {{ ref('stg_batches') }}
     )
 ),
 
-busy as (
-    select run_id, sum(island_end - island_start) as inference_seconds
+span_sets as (
+    select run_id, 'all' as span_set, start_s, end_s from batch_spans
+    union all
+    select run_id, 'steady' as span_set, start_s, end_s from batch_spans where is_steady
+),
+
+busy_by_set as (
+    select run_id, span_set, sum(island_end - island_start) as busy_seconds
     from (
-        select run_id, island, min(start_s) as island_start, max(end_s) as island_end
+        select run_id, span_set, island, min(start_s) as island_start, max(end_s) as island_end
         from (
             select
-                run_id, start_s, end_s,
+                run_id, span_set, start_s, end_s,
                 count(*) filter (where start_s > coalesce(latest_end, start_s - 1)) over (
-                    partition by run_id order by start_s, end_s rows unbounded preceding
+                    partition by run_id, span_set order by start_s, end_s rows unbounded preceding
                 ) as island
             from (
                 select *, max(end_s) over (
-                    partition by run_id order by start_s, end_s rows between unbounded preceding and 1 preceding
+                    partition by run_id, span_set order by start_s, end_s
+                    rows between unbounded preceding and 1 preceding
                 ) as latest_end
-                from batch_spans
+                from span_sets
             )
         )
-        group by run_id, island
+        group by run_id, span_set, island
     )
+    group by run_id, span_set
+),
+
+busy as (
+    select
+        run_id,
+        sum(busy_seconds) filter (where span_set = 'all') as inference_seconds,
+        sum(busy_seconds) filter (where span_set = 'steady') as steady_inference_seconds
+    from busy_by_set
     group by run_id
 ),
 
@@ -59,21 +79,19 @@ batch_figures as (
     group by run_id
 ),
 
--- Steady state: the batches that started after the warm-up window (the first `warmup_seconds` of inference;
--- see dbt_project.yml). A run shorter than the window has no steady-state figures.
+-- Steady state: the batches that started after the warm-up window (is_steady). A run shorter than the window has
+-- no steady-state figures.
 steady_figures as (
     select
         run_id,
         min(started_at) as warmup_ended_at,
         count(*) as steady_batches,
-        sum(batch_size) / nullif(sum(latency_ms) / 1000, 0) as steady_inference_items_per_second,
+        sum(batch_size) / nullif(any_value(busy.steady_inference_seconds), 0) as steady_inference_items_per_second,
         quantile_cont(latency_ms, 0.50) as steady_batch_latency_p50_ms,
         quantile_cont(latency_ms, 0.99) as steady_batch_latency_p99_ms
-    from (
-        select *, min(started_at) over (partition by run_id) as first_batch_at
-        from {{ ref('stg_batches') }}
-    )
-    where started_at >= first_batch_at + to_seconds({{ var('warmup_seconds') }})
+    from batch_spans
+    join busy using (run_id)
+    where is_steady
     group by run_id
 ),
 
