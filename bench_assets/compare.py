@@ -1,7 +1,8 @@
 """`python -m bench_assets.compare RUN_A RUN_B`: is run B faster than run A, and is the difference real?
 
-Each headline figure is computed from the runs' per-batch records, as the run_summary mart computes it
-(throughput: batched items over summed batch latency; p50/p99: interpolated batch-latency percentiles, as
+Each headline figure is computed from the runs' per-batch records (throughput: batched items over summed batch
+latency, which is run_summary's figure for a run on one process, where batches never overlap, and one worker's
+rate for parallel workers, as resampling batches needs; p50/p99: interpolated batch-latency percentiles, as
 DuckDB's quantile_cont; mean item latency: summed batch latency over batched items). Beam's own benchmarks
 (apache_beam/testing/benchmarks/inference/) report one number per run and leave the comparison to the
 dashboards; here a single pair of runs gets an answer: a bootstrap over each run's batches (resampled with
