@@ -30,6 +30,7 @@ from bench_assets.console_logging import configure_logging
 # Before the imports below: bench_assets.resources imports Beam, which logs at import time.
 configure_logging()
 
+from bench_assets.model_configuration import configuration_label  # noqa: E402
 from bench_assets.resources import (  # noqa: E402
     PROFILES,
     connect_waiting,
@@ -48,18 +49,27 @@ SELECT s.benchmark, s.model, s.dataset_size AS items, s.predictions, s.failures,
        s.batch_latency_p99_ms AS p99_batch_latency_ms, s.load_model_latency_ms,
        s.end_to_end_items_per_second AS items_per_s, s.steady_inference_items_per_second AS steady_items_per_s,
        100 * s.utilization AS util_pct, s.cost_per_1000_inferences_usd AS usd_per_1000, s.peak_rss_mib,
-       concat_ws('/', s.precision, s.memory_format, s.quantization, s.compile, s.backend, s.batching_mode)
-           AS configuration
+       s.precision, s.memory_format, s.quantization, s.compile, s.backend, s.batching_mode
 FROM run_summary s JOIN runs r USING (run_id)
 WHERE list_contains(?, r.dagster_run_id)
 ORDER BY s.benchmark, s.model
 """
+# The configuration settings both queries end with, shown as one label (configuration_label: what differs from
+# the defaults).
+CONFIGURATION_SETTINGS = ("precision", "memory_format", "quantization", "compile", "backend", "batching_mode")
+
+
+def with_configuration_label(row: tuple) -> tuple:
+    """The row with its trailing configuration settings replaced by their label."""
+    settings = dict(zip(CONFIGURATION_SETTINGS, row[-len(CONFIGURATION_SETTINGS):]))
+    return (*row[: -len(CONFIGURATION_SETTINGS)], configuration_label(settings))
+
+
 # Per model of this invocation: the fastest configuration measured so far on this machine (the answer people
 # came for), from the best_configuration mart.
 BEST_SQL = """
-SELECT b.model, concat_ws(' ', b.precision, b.memory_format, b.quantization, b.compile, b.backend, b.batching_mode),
-       b.min_batch_size, b.max_batch_size,
-       b.inference_items_per_second, b.speedup_over_beam_default
+SELECT b.model, b.min_batch_size, b.max_batch_size, b.inference_items_per_second, b.speedup_over_beam_default,
+       b.precision, b.memory_format, b.quantization, b.compile, b.backend, b.batching_mode
 FROM best_configuration b JOIN run_summary s USING (benchmark, model, fingerprint_id, profile)
 JOIN runs r ON r.run_id = s.run_id
 WHERE list_contains(?, r.dagster_run_id)
@@ -116,9 +126,9 @@ def figure(value) -> str:
 def print_summary(dagster_run_ids: list[str]) -> None:
     with connect_waiting(default_duckdb_path(), default_lock_timeout_s(), read_only=True) as conn:
         table = conn.execute(SUMMARY_SQL, [dagster_run_ids])
-        columns = [d[0] for d in table.description]
-        rows = table.fetchall()
-        best = conn.execute(BEST_SQL, [dagster_run_ids]).fetchall()
+        columns = [d[0] for d in table.description][: -len(CONFIGURATION_SETTINGS)] + ["configuration"]
+        rows = [with_configuration_label(row) for row in table.fetchall()]
+        best = [with_configuration_label(row) for row in conn.execute(BEST_SQL, [dagster_run_ids]).fetchall()]
     formatted = [[figure(v) for v in row] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in formatted)) for i, c in enumerate(columns)]
     print()
@@ -130,7 +140,7 @@ def print_summary(dagster_run_ids: list[str]) -> None:
         "from), '-' where it is not.\nsteady_items_per_s: inference after the first 60 s of batches; '-' when the "
         "whole run was warm-up, as quick-profile runs mostly are, so their figures are warm-up dominated."
     )
-    for model, configuration, low, high, rate, speedup in best:
+    for model, low, high, rate, speedup, configuration in best:
         over = f", {speedup:.2f}x Beam's example default" if speedup is not None else ""
         print(f"fastest so far: {model} in {configuration}, batches {low}-{high}: {rate:,.1f} items/s inference{over}")
     from bench_assets.benchmarks import MODELS
