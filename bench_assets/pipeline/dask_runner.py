@@ -104,6 +104,7 @@ def threads_per_task(client: ddist.Client) -> dict[str, int]:
     return {_host(address): max(1, cores[address] // task_threads[_host(address)]) for address in workers}
 
 
+@functools.cache  # once per worker process: find_library runs ldconfig
 def _keep_large_buffers() -> None:
     """Large allocations reuse the heap again, as in a process glibc's dynamic thresholds have tuned: buffers up
     to the mmap threshold's 64-bit maximum come from the heap, and freed memory above twice that returns to the
