@@ -1,7 +1,7 @@
 -- The answer in one line, per model, machine, profile and input: the fastest configuration measured so far
 -- (precision, layout, quantization, compilation, backend, batching) among complete runs that pass the accuracy
--- guard (runs in the reference configuration pass by definition), its inference throughput, and its speed-up over Beam's example default (the benchmark's run
--- config as shipped) measured on the same machine.
+-- guard (runs in the reference configuration pass by definition), its inference throughput, and its speed-up
+-- over Beam's example default (the benchmark's run config as shipped) measured on the same machine.
 with candidates as (
     select
         summary.*,
