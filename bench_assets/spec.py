@@ -2,7 +2,7 @@
 
 The platform turns each BenchmarkSpec listed in `bench_assets.benchmarks.BENCHMARKS` into a partitioned
 weights asset, a run asset with its `nothing_lost` check, a job and a nightly schedule (`bench_assets/defs/`);
-the run lifecycle (`bench_assets/run_lifecycle.py`) is the same for every benchmark.
+the run lifecycle (`bench_assets/run/lifecycle.py`) is the same for every benchmark.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from bench_assets.model_configuration import ONNX_METRICS_NAMESPACE, PRECISIONS, ModelConfiguration
-from bench_assets.run_config import InferenceRunConfig
+from bench_assets.run.configuration import ONNX_METRICS_NAMESPACE, PRECISIONS, ModelConfiguration
+from bench_assets.run.run_config import InferenceRunConfig
 
 if TYPE_CHECKING:
     import apache_beam as beam
     import dagster as dg
 
-    from bench_assets.resources import BenchmarkSettings
+    from bench_assets.settings import BenchmarkSettings
 
 
 # The note of a model whose weights no installed package ships: its speed is real, its predictions are not.
@@ -91,7 +91,7 @@ class BenchmarkSpec:
     # (model, out_path, configured file or None, seed) -> PreparedWeights; default: a PyTorch state dict.
     prepare_weights: Callable | None = None
     # A person's own model for this benchmark, by source kind ("torchvision", "timm", "huggingface"): a builder
-    # called as builder(model_name=<the entry's value>) (see bench_assets/user_models.py).
+    # called as builder(model_name=<the entry's value>) (see bench_assets/benchmarks/user_models.py).
     user_model_builders: Mapping[str, Callable[..., nn.Module]] = field(default_factory=dict)
     # The configurations this benchmark's pipeline can run: accepted values per setting of ModelConfiguration; a
     # setting not listed takes only its default.

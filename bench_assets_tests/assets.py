@@ -1,7 +1,7 @@
 """The Dagster assets the tests materialize, by the names the platform gives them from the benchmark specs."""
 
-from bench_assets.benchmarks.image_classification.images import OPENIMAGE_SAMPLE
-from bench_assets.benchmarks.language_modeling.corpus import SENTENCE_CORPUS
+from bench_assets.datasets.images import OPENIMAGE_SAMPLE
+from bench_assets.datasets.sentences import SENTENCE_CORPUS
 from bench_assets.defs.benchmarks import BENCHMARK_DEFINITIONS
 from bench_assets.defs.datasets import DATASET_ASSETS
 

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from bench_assets.resources import BenchmarkSettings
+from bench_assets.settings import BenchmarkSettings
 
 # Like `make test`: nothing may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

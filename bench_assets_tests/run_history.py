@@ -1,4 +1,4 @@
-"""Hand-made benchmark runs, written with the platform's own writer (bench_assets.results) into a DuckDB file."""
+"""Hand-made benchmark runs, written with the platform's own writer (bench_assets.store.runs) into a DuckDB file."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from bench_assets import results
-from bench_assets.defs.metrics import change_points, dbt_resource, metrics_dbt_assets
+from bench_assets.store import runs as results
+from bench_assets.defs.warehouse import change_points, dbt_resource, warehouse_dbt_assets
 from bench_assets.defs.regression_checks import regression_checks
 from bench_assets.defs.report import REPORT_PATH, benchmark_report
-from bench_assets.resources import BenchmarkSettings
+from bench_assets.settings import BenchmarkSettings
 
 FIRST_DAY = datetime(2026, 11, 1, 3, 50, tzinfo=timezone.utc)
 FINGERPRINT = {
@@ -134,7 +134,7 @@ def build_metrics(root: Path, runs: list[HandMadeRun]) -> BuiltMetrics:
     run_ids = write_runs(database, runs, root / "runs")
     settings = BenchmarkSettings(profile="smoke", data_dir=str(root / "data"))
     result = dg.materialize(
-        [metrics_dbt_assets, change_points, benchmark_report, *regression_checks],
+        [warehouse_dbt_assets, change_points, benchmark_report, *regression_checks],
         resources={"duckdb": DuckDBResource(database=str(database)), "dbt": dbt_resource(), "settings": settings},
     )
     return BuiltMetrics(run_ids, result, database, settings.root / REPORT_PATH)

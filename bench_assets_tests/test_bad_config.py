@@ -7,11 +7,11 @@ import pytest
 import torch
 from dagster import DagsterUnknownPartitionError
 
-from bench_assets import bench
+from bench_assets.cli import bench
 from bench_assets_tests.assets import image_classification_run, language_modeling_run
 from bench_assets_tests.assets import image_model_weights
-from bench_assets.weights import weights_info_path
-from bench_assets.weights import file_sha256
+from bench_assets.run.weights import weights_info_path
+from bench_assets.run.weights import file_sha256
 from bench_assets_tests.conftest import materialize, with_settings
 
 IMAGE_MODEL = "efficientnet_lite0"

@@ -17,10 +17,10 @@ from PIL import Image, ImageFile
 from bench_assets_tests.assets import CORPUS_FILE, IMAGE_LIST
 from bench_assets_tests.assets import image_classification_run, language_modeling_run
 from bench_assets_tests.assets import image_model_weights, language_model_weights
-from bench_assets.benchmarks.image_classification.images import shipped_photo_path
+from bench_assets.datasets.images import shipped_photo_path
 from bench_assets.pipeline.input_lines import DecodeLines, index_lines, numbered_lines
 from bench_assets.pipeline.failures import FAILED
-from bench_assets.benchmarks.image_classification.pipeline import MAX_IMAGE_PIXELS, decode_image
+from bench_assets.vision.image_pipeline import MAX_IMAGE_PIXELS, decode_image
 from bench_assets_tests.conftest import materialize
 
 PREDICTED = "predicted"

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from bench_assets.batch_sweep import SweepPoint, batch_sizes, best_within_budget
+from bench_assets.analysis.batch_sweep import SweepPoint, batch_sizes, best_within_budget
 from bench_assets.benchmarks.table_rows import BENCHMARK
 from bench_assets.defs.benchmarks import BenchmarkDefinitions
 from bench_assets.defs.datasets import dataset_asset

@@ -11,7 +11,7 @@ import duckdb
 def test_bench_runs_a_partition_builds_the_marts_and_prints_the_table(tmp_path):
     env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
     completed = subprocess.run(
-        [sys.executable, "-m", "bench_assets.bench", "--profile", "smoke", "--models", "efficientnet_lite0"],
+        [sys.executable, "-m", "bench_assets.cli.bench", "--profile", "smoke", "--models", "efficientnet_lite0"],
         env=env, capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -35,7 +35,7 @@ def test_bench_releases_the_pool_slots_of_runs_whose_process_died():
     import psutil
     from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
-    from bench_assets.bench import PROCESS_TAG, process_tags, release_dead_bench_runs
+    from bench_assets.cli.bench import PROCESS_TAG, process_tags, release_dead_bench_runs
 
     ended = psutil.Popen([sys.executable, "-c", "pass"])
     ended_tag = f"{socket.gethostname()}:{ended.pid}:{ended.create_time()}"
@@ -44,8 +44,8 @@ def test_bench_releases_the_pool_slots_of_runs_whose_process_died():
         storage = instance.event_log_storage
         storage.set_concurrency_slots("duckdb", 1)
         runs = {
-            "dead": DagsterRun(job_name="metrics_job", run_id="dead", status=DagsterRunStatus.STARTED, tags={PROCESS_TAG: ended_tag}),
-            "alive": DagsterRun(job_name="metrics_job", run_id="alive", status=DagsterRunStatus.STARTED, tags=process_tags()),
+            "dead": DagsterRun(job_name="warehouse_job", run_id="dead", status=DagsterRunStatus.STARTED, tags={PROCESS_TAG: ended_tag}),
+            "alive": DagsterRun(job_name="warehouse_job", run_id="alive", status=DagsterRunStatus.STARTED, tags=process_tags()),
         }
         for run in runs.values():
             instance.add_run(run)
@@ -67,7 +67,7 @@ def test_bench_runs_beams_other_benchmarks_into_the_marts_and_the_report(tmp_pat
     }
     env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
     completed = subprocess.run(
-        [sys.executable, "-m", "bench_assets.bench", "--profile", "smoke", "--models", *models.values()],
+        [sys.executable, "-m", "bench_assets.cli.bench", "--profile", "smoke", "--models", *models.values()],
         env=env, capture_output=True, text=True, timeout=900,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]

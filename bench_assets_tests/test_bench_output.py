@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench_assets.bench import Console, JobOutput, run_job
+from bench_assets.cli.bench import Console, JobOutput, run_job
 
 RUN = "3e14b61b-bb0f-4032-80ae-d5aad90d06ab"
 
@@ -43,7 +43,7 @@ def test_progress_warnings_telemetry_notice_and_dbt_totals_are_read_from_a_runs_
 
 def test_root_logging_shows_neither_dagsters_relayed_records_nor_beams_apitools_warning():
     script = (
-        "import logging; from bench_assets.console_logging import configure_logging; configure_logging(); "
+        "import logging; from bench_assets.cli.console_logging import configure_logging; configure_logging(); "
         "logging.warning('apitools not found, and bigquery client libraries are not available'); "
         "logging.getLogger('dagster.builtin').warning('relayed by dagster'); "
         "logging.getLogger('apache_beam.runners').warning('a real warning')"
@@ -75,7 +75,7 @@ def test_a_two_model_smoke_bench_prints_each_line_once_in_under_40_lines(tmp_pat
     settings = (Path(__file__).parents[1] / "dagster.yaml").read_text()
     (tmp_path / "dagster_home" / "dagster.yaml").write_text(settings + "telemetry:\n  enabled: false\n")
     completed = subprocess.run(
-        [sys.executable, "-m", "bench_assets.bench", "--profile", "smoke",
+        [sys.executable, "-m", "bench_assets.cli.bench", "--profile", "smoke",
          "--models", "efficientnet_lite0", "all-minilm-l6-v2"],
         env=env, capture_output=True, text=True, timeout=600,
     )

@@ -1,10 +1,11 @@
-"""`python -m bench_assets.compare`: bootstrap verdicts on hand-made runs, and clear errors."""
+"""`python -m bench_assets.cli.compare`: bootstrap verdicts on hand-made runs, and clear errors."""
 
 import duckdb
 import numpy as np
 import pytest
 
-from bench_assets.compare import compare_runs, main
+from bench_assets.analysis.compare import compare_runs
+from bench_assets.cli.compare import main
 from bench_assets_tests.run_history import HandMadeRun, write_runs
 
 

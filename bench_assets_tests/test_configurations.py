@@ -7,8 +7,8 @@ import torch
 from apache_beam.ml.inference.pytorch_inference import default_tensor_inference_fn
 from torch._dynamo.utils import counters as dynamo_counters
 
-from bench_assets.benchmarks.image_classification.models import build_timm_model
-from bench_assets.model_configuration import ModelConfiguration
+from bench_assets.vision.imagenet import build_timm_model
+from bench_assets.run.configuration import ModelConfiguration
 from bench_assets.pipeline.model_handlers import AutocastInference, configure_model
 from bench_assets_tests.assets import (
     image_classification_run,

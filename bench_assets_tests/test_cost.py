@@ -3,7 +3,7 @@ memory and GPU, recorded with the run and per 1,000 inferences."""
 
 import pytest
 
-from bench_assets import cost
+from bench_assets.run import cost
 from bench_assets.benchmarks.table_rows import BENCHMARK
 from bench_assets.defs.benchmarks import BenchmarkDefinitions
 from bench_assets.defs.datasets import dataset_asset

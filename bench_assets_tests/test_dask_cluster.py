@@ -23,9 +23,10 @@ import pytest
 import torch
 from distributed import Client
 
-from bench_assets import results
+from bench_assets.store import runs as results
+from bench_assets.store import schema
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
-from bench_assets.benchmarks.language_modeling.corpus import build_sentence_corpus, write_corpus
+from bench_assets.datasets.sentences import build_sentence_corpus, write_corpus
 from bench_assets.pipeline.outputs import _WriteBundleJsonLines, read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
@@ -199,7 +200,7 @@ def test_worker_killed_mid_run_loses_and_repeats_no_line(cluster, tmp_path):
     assert sorted(lines) == list(range(1, SENTENCES + 1))
     assert set(lines.values()) == {1}
     with duckdb.connect(str(tmp_path / "bench.duckdb")) as conn:
-        results.create_schema(conn)
+        schema.create_schema(conn)
         counts = results.finish_run(conn, "killed", run_dir, [])
     assert counts["predictions"] + counts["failures"] == counts["lines_accounted"] == SENTENCES
 

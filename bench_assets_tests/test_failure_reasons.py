@@ -7,8 +7,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench_assets import results
-from bench_assets.benchmarks.image_classification import pipeline as image_classification
+from bench_assets.store import runs as results
+from bench_assets.store import schema
+from bench_assets.vision import image_pipeline
 from bench_assets.benchmarks.image_classification.models import IMAGE_CLASSIFICATION
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
@@ -52,7 +53,7 @@ def test_a_failed_batch_is_one_failure_per_item_with_the_exception_and_its_trace
     run_dir = tmp_path / "run"
 
     def build(pipeline):
-        image_classification.build_pipeline(
+        image_pipeline.build_pipeline(
             pipeline, image_list=image_list, spec=FAILING_MODEL, state_dict_path=weights, run_dir=run_dir,
             min_batch_size=BATCH_SIZE, max_batch_size=BATCH_SIZE,
         )
@@ -82,7 +83,7 @@ def test_a_failed_batch_is_one_failure_per_item_with_the_exception_and_its_trace
         conn.execute("CREATE TABLE failures (run_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL, "
                      "stage VARCHAR NOT NULL, reason VARCHAR NOT NULL)")
         conn.execute("INSERT INTO failures VALUES ('older', 'x.jpg', 'preprocess', 'ValueError: old')")
-        results.create_schema(conn)
+        schema.create_schema(conn)
         counts = results.finish_run(conn, "run", run_dir, [])
         assert counts["failures"] == BATCH_SIZE and counts["lines_accounted"] == ITEMS
         loaded = conn.execute("SELECT run_id, line, reason, traceback FROM failures ORDER BY run_id, line").fetchall()
@@ -98,7 +99,7 @@ def test_read_and_preprocess_failures_have_no_traceback(tmp_path):
     run_dir = tmp_path / "run"
 
     def build(pipeline):
-        image_classification.build_pipeline(
+        image_pipeline.build_pipeline(
             pipeline, image_list=image_list, spec=FAILING_MODEL, state_dict_path=weights, run_dir=run_dir,
             min_batch_size=1, max_batch_size=1,
         )

@@ -14,12 +14,13 @@ import pytest
 import torch
 from dagster_duckdb import DuckDBResource
 
-from bench_assets import results
+from bench_assets.store import runs as results
 from bench_assets_tests.assets import IMAGE_LIST
 from bench_assets_tests.assets import image_classification_run
 from bench_assets_tests.assets import image_model_weights
-from bench_assets.benchmarks.image_classification.images import shipped_photo_path
-from bench_assets.resources import BenchDuckDBResource, BenchmarkSettings, DatabaseLockedError, connect_waiting
+from bench_assets.datasets.images import shipped_photo_path
+from bench_assets.settings import BenchmarkSettings
+from bench_assets.store.connection import BenchDuckDBResource, DatabaseLockedError, connect_waiting
 from bench_assets_tests.conftest import materialize
 
 MODEL = "efficientnet_lite0"
@@ -34,18 +35,18 @@ KILLABLE_RUN = textwrap.dedent(
     import dagster as dg
     from dagster_duckdb import DuckDBResource
     from bench_assets_tests.assets import image_classification_run
-    from bench_assets.benchmarks.image_classification import pipeline as image_classification
-    from bench_assets.resources import BenchmarkSettings
+    from bench_assets.vision import image_pipeline
+    from bench_assets.settings import BenchmarkSettings
 
     data_dir, database, marker, run_config = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3]), json.loads(sys.argv[4])
-    read_image = image_classification.read_image
+    read_image = image_pipeline.read_image
 
     def slow_read_image(*args, **kwargs):
         marker.touch()
         time.sleep(1.0)
         return read_image(*args, **kwargs)
 
-    image_classification.read_image = slow_read_image
+    image_pipeline.read_image = slow_read_image
     dg.materialize(
         [image_classification_run],
         resources={"settings": BenchmarkSettings(profile="smoke", data_dir=data_dir), "duckdb": DuckDBResource(database=database)},

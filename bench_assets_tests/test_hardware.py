@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from bench_assets.hardware import forward_flops, peak_flops_per_second
+from bench_assets.machine.peak import forward_flops, peak_flops_per_second
 from bench_assets.pipeline.batch_timing import busy_seconds
 from bench_assets_tests.assets import image_classification_run, image_model_weights, openimage_sample
 from bench_assets_tests.conftest import materialize

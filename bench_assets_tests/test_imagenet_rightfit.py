@@ -8,8 +8,8 @@ from apache_beam.ml.inference.base import PredictionResult
 from PIL import Image
 from torch import nn
 
-from bench_assets.benchmarks.image_classification.images import OPENIMAGE_SAMPLE
-from bench_assets.benchmarks.image_classification.models import imagenet_class_names
+from bench_assets.datasets.images import OPENIMAGE_SAMPLE
+from bench_assets.vision.imagenet import imagenet_class_names
 from bench_assets.benchmarks.imagenet_rightfit import BENCHMARK
 from bench_assets.benchmarks.imagenet_rightfit.pipeline import ChunkedInference, rightfit_transform
 from bench_assets.defs.benchmarks import BenchmarkDefinitions

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench_assets.benchmarks.image_classification.images import SOURCE_PHOTOS, build_image_sample, shipped_photo_path
+from bench_assets.datasets.images import SOURCE_PHOTOS, build_image_sample, shipped_photo_path
 
 # Small enough to build in about half a second, large enough for sizes and aspect ratios to spread.
 SPREAD_COUNT = 24
@@ -246,8 +246,8 @@ def test_asking_for_more_images_than_the_source_holds_fails(tmp_path):
 
 
 def test_generating_a_large_set_reports_progress_in_the_form_make_bench_shows(tmp_path, monkeypatch):
-    from bench_assets.bench import PROGRESS
-    from bench_assets.benchmarks.image_classification import images
+    from bench_assets.cli.bench import PROGRESS
+    from bench_assets.datasets import images
 
     monkeypatch.setattr(images, "REPORT_EVERY_S", 0.0)  # every image, instead of every 15 s
     lines = []

@@ -10,7 +10,7 @@ from transformers import BertConfig
 from bench_assets_tests.assets import sentence_corpus
 from bench_assets_tests.assets import language_modeling_run
 from bench_assets_tests.assets import language_model_weights
-from bench_assets.benchmarks.language_modeling.corpus import build_sentence_corpus, mask_last_word, write_corpus
+from bench_assets.datasets.sentences import build_sentence_corpus, mask_last_word, write_corpus
 from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELING, build_bert_for_masked_lm
 from bench_assets.spec import ModelSpec
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling

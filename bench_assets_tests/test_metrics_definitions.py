@@ -4,7 +4,7 @@ wired downstream of every benchmark's run asset and sharing one pool for writing
 import dagster as dg
 
 from bench_assets.benchmarks import BENCHMARKS
-from bench_assets.defs.metrics import DBT_EXECUTABLE, DBT_PROJECT_DIR, DUCKDB_POOL, dbt_project
+from bench_assets.defs.warehouse import DBT_EXECUTABLE, DBT_PROJECT_DIR, DUCKDB_POOL, dbt_project
 from bench_assets.defs.regression_checks import headline_metrics
 from bench_assets.definitions import defs
 
@@ -35,9 +35,9 @@ def test_dbt_tests_and_regression_checks_are_asset_checks():
 
 
 def test_a_job_over_the_metrics_group_runs_dbt_in_two_steps_around_the_analysis_all_in_the_duckdb_pool():
-    job = dg.define_asset_job("metrics", selection=dg.AssetSelection.groups("metrics")).resolve(asset_graph=GRAPH)
+    job = dg.define_asset_job("metrics", selection=dg.AssetSelection.groups("warehouse")).resolve(asset_graph=GRAPH)
     steps = job.graph.node_dict
-    assert {"metrics_dbt_assets", "metrics_dbt_assets_2", "change_points", "benchmark_report"} <= set(steps)
+    assert {"warehouse_dbt_assets", "warehouse_dbt_assets_2", "change_points", "benchmark_report"} <= set(steps)
     assert {node.definition.pool for name, node in steps.items()} == {DUCKDB_POOL}
 
 

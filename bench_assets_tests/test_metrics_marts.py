@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bench_assets.resources import REPO_ROOT
+from bench_assets.settings import REPO_ROOT
 from bench_assets_tests.run_history import HandMadeRun, build_metrics
 
 BEAM_MEANS = ("mean_batch_size", "mean_batch_latency_ms", "load_model_latency_ms")

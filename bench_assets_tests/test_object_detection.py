@@ -6,7 +6,7 @@ import json
 import torch
 from PIL import Image
 
-from bench_assets.benchmarks.image_classification.images import OPENIMAGE_SAMPLE
+from bench_assets.datasets.images import OPENIMAGE_SAMPLE
 from bench_assets.benchmarks.object_detection import BENCHMARK
 from bench_assets.benchmarks.object_detection.models import coco_category_names
 from bench_assets.benchmarks.object_detection.pipeline import (

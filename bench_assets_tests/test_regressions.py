@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench_assets.regressions import HistoryPoint, find_change_points, find_changes
+from bench_assets.analysis.regressions import HistoryPoint, find_change_points, find_changes
 
 
 def noisy(level: float, runs: int, noise: float, seed: int) -> list[float]:

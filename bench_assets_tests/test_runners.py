@@ -13,10 +13,11 @@ import torch
 from distributed import LocalCluster
 from PIL import Image
 
-from bench_assets.benchmarks.language_modeling.corpus import build_sentence_corpus, write_corpus
-from bench_assets.benchmarks.image_classification.models import IMAGE_CLASSIFICATION, build_torchvision_model
+from bench_assets.datasets.sentences import build_sentence_corpus, write_corpus
+from bench_assets.benchmarks.image_classification.models import IMAGE_CLASSIFICATION
+from bench_assets.vision.imagenet import build_torchvision_model
 from bench_assets.spec import ModelSpec
-from bench_assets.benchmarks.image_classification import pipeline as image_classification
+from bench_assets.vision import image_pipeline
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.outputs import read_output_rows
@@ -83,7 +84,7 @@ def test_image_pipeline_delivers_every_item_once(runner, image_inputs, dask_addr
     image_list, weights, paths = image_inputs
 
     def build(pipeline):
-        image_classification.build_pipeline(
+        image_pipeline.build_pipeline(
             pipeline, image_list=image_list, spec=SMALL_IMAGE_MODEL, state_dict_path=weights, run_dir=tmp_path,
             min_batch_size=10, max_batch_size=100,
         )

@@ -14,16 +14,17 @@ import torch
 from PIL import Image
 from transformers import BertConfig
 
-from bench_assets import results
+from bench_assets.store import runs as results
+from bench_assets.store import schema
 from bench_assets_tests.assets import openimage_sample
 from bench_assets_tests.assets import image_classification_run
 from bench_assets.benchmarks.image_classification.models import IMAGE_MODELS
 from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELING, build_bert_for_masked_lm
 from bench_assets.spec import ModelSpec
-from bench_assets.weights import load_state_dict, prepare_weights
-from bench_assets.benchmarks.image_classification import pipeline as image_classification
+from bench_assets.run.weights import load_state_dict, prepare_weights
+from bench_assets.vision import image_pipeline
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
-from bench_assets.benchmarks.image_classification.pipeline import OutsideRoots, allowed_image_path
+from bench_assets.vision.image_pipeline import OutsideRoots, allowed_image_path
 from bench_assets_tests.conftest import materialize, with_settings
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bench_assets"
@@ -69,7 +70,7 @@ def test_a_pickle_that_runs_code_is_refused_everywhere_weights_are_loaded(code_r
         prepare_weights(IMAGE_MODELS["efficientnet_lite0"], tmp_path / "out.pt", configured=path, seed=0)
     # The Beam model handlers load with weights_only=True too.
     handlers = [
-        image_classification.model_handler(IMAGE_MODELS["efficientnet_lite0"], str(path), 1, 1, "CPU"),
+        image_pipeline.model_handler(IMAGE_MODELS["efficientnet_lite0"], str(path), 1, 1, "CPU"),
         language_modeling.model_handler(TINY_BERT, str(path), language_modeling.BEAM_EXAMPLE, 1, 1, "CPU"),
     ]
     for handler in handlers:
@@ -174,10 +175,10 @@ def test_values_with_sql_in_them_are_stored_as_values(tmp_path):
         assert tables == {"runs", "predictions", "failures", "batches", "metrics", "batch_sweeps"}
     for name in ("runs", "predictions_line", "Runs", "runs; DROP TABLE runs", "runs --", '"runs"'):
         if name in ("runs", "predictions_line"):
-            assert results.checked_name(name) == name
+            assert schema.checked_name(name) == name
         else:
             with pytest.raises(ValueError, match="not a plain SQL name"):
-                results.checked_name(name)
+                schema.checked_name(name)
 
 
 def test_a_partition_key_with_sql_in_it_is_refused_before_the_run(bench_resources):

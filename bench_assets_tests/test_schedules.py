@@ -33,7 +33,7 @@ def test_each_benchmark_job_runs_every_partition_nightly_and_is_on():
 
 
 def test_metrics_rebuild_once_after_a_benchmark_run_lands_and_not_before():
-    sensor = defs.get_repository_def().get_sensor_def("metrics_after_benchmark_runs")
+    sensor = defs.get_repository_def().get_sensor_def("warehouse_after_benchmark_runs")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     instance = dg.DagsterInstance.ephemeral()
 

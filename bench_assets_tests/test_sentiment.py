@@ -7,7 +7,8 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification, DistilBertConfig
 from transformers import DistilBertForSequenceClassification
 
-from bench_assets.benchmarks.language_modeling.corpus import SENTENCE_CORPUS, build_sentence_corpus, load_bert_tokenizer
+from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
+from bench_assets.datasets.sentences import SENTENCE_CORPUS, build_sentence_corpus
 from bench_assets.benchmarks.sentiment import BENCHMARK
 from bench_assets.benchmarks.sentiment import pipeline as sentiment
 from bench_assets.benchmarks.sentiment.models import (
@@ -23,7 +24,7 @@ from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
 from bench_assets.spec import ModelSpec
-from bench_assets.user_models import with_user_models
+from bench_assets.benchmarks.user_models import with_user_models
 from bench_assets_tests.conftest import materialize
 
 # The platform's definitions of this benchmark once it is listed in BENCHMARKS; made from the spec until then.

@@ -8,11 +8,11 @@ import pytest
 
 from bench_assets.benchmarks.table_rows import BENCHMARK
 from bench_assets.benchmarks.table_rows.pipeline import TableRowsRunConfig
-from bench_assets.benchmarks.table_rows.rows import FEATURE_COLUMNS
+from bench_assets.datasets.table_rows import FEATURE_COLUMNS
 from bench_assets.defs.benchmarks import BenchmarkDefinitions
 from bench_assets.defs.datasets import dataset_asset
-from bench_assets.run_lifecycle import dataset_file
-from bench_assets.weights import file_sha256
+from bench_assets.run.lifecycle import dataset_file
+from bench_assets.run.weights import file_sha256
 from bench_assets_tests.conftest import materialize, with_settings
 
 MODEL = "linear_regression"

@@ -24,7 +24,7 @@ from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient
 from playwright.sync_api import Page, expect, sync_playwright
 
-from bench_assets.resources import PROFILES, REPO_ROOT
+from bench_assets.settings import PROFILES, REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "data" / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,7 +8,7 @@ from transformers import BertConfig, BertForMaskedLM
 
 from bench_assets.benchmarks import BUILT_IN
 from bench_assets.defs.benchmarks import BenchmarkDefinitions
-from bench_assets.user_models import with_user_models
+from bench_assets.benchmarks.user_models import with_user_models
 from bench_assets_tests.assets import openimage_sample, sentence_corpus
 from bench_assets_tests.conftest import materialize
 

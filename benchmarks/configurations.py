@@ -22,17 +22,17 @@ from pathlib import Path
 
 import torch
 
-from bench_assets.benchmarks.image_classification import pipeline as image_classification
-from bench_assets.benchmarks.image_classification.images import build_image_sample
+from bench_assets.vision import image_pipeline
+from bench_assets.datasets.images import build_image_sample
 from bench_assets.benchmarks.image_classification.models import IMAGE_MODELS
-from bench_assets.fingerprint import cpu_model
-from bench_assets.model_configuration import ModelConfiguration, configuration_label
+from bench_assets.machine.fingerprint import cpu_model
+from bench_assets.run.configuration import ModelConfiguration, configuration_label
 from bench_assets.pipeline.model_handlers import precision_autocast
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
-from bench_assets.resources import default_data_dir
-from bench_assets.weights import prepare_weights
+from bench_assets.settings import default_data_dir
+from bench_assets.run.weights import prepare_weights
 
 WORK_DIR = Path(default_data_dir()) / "configurations"
 BATCH = 16
@@ -63,7 +63,7 @@ def forward_only(model, precision: str, batches: list[torch.Tensor]) -> float:
 def pipeline_run(spec, weights: Path, image_list: Path, items: int, run_dir: Path) -> tuple[float, float, dict]:
     """(inference-stage items/s, end-to-end items/s, {line: class}) of the Beam pipeline at fixed batches."""
     def build(pipeline):
-        image_classification.build_pipeline(
+        image_pipeline.build_pipeline(
             pipeline, image_list=image_list, spec=spec, state_dict_path=weights, run_dir=run_dir,
             min_batch_size=BATCH, max_batch_size=BATCH,
         )
@@ -93,8 +93,8 @@ def main() -> None:
         weights = WORK_DIR / f"{model}.pt"
         if not weights.exists():
             prepare_weights(base, weights, configured=None, seed=7)
-        transform = transform_cache.setdefault(model, image_classification.image_transform(base))
-        tensors = [transform(image_classification.read_image(str(p))) for p in sample.paths]
+        transform = transform_cache.setdefault(model, image_pipeline.image_transform(base))
+        tensors = [transform(image_pipeline.read_image(str(p))) for p in sample.paths]
         batches = [torch.stack(tensors[i:i + BATCH]) for i in range(0, len(tensors), BATCH)]
         fp32_end_to_end, fp32_predictions = None, None
         for configuration in CONFIGURATIONS:
@@ -102,7 +102,7 @@ def main() -> None:
             # The model as the pipeline's own handler loads it (configured, compiled or exported), warmed up by one
             # batch; timed before and after the pipeline, so that drift in the machine's speed during the pipeline
             # shows in both figures of the ratio.
-            model_only = image_classification.model_handler(spec, str(weights), BATCH, BATCH, "CPU").load_model()
+            model_only = image_pipeline.model_handler(spec, str(weights), BATCH, BATCH, "CPU").load_model()
             forward_only(model_only, configuration.precision, batches[:1])
             forward_before = forward_only(model_only, configuration.precision, batches)
             run_dir = WORK_DIR / "runs" / model / label(configuration).replace(" ", "-")

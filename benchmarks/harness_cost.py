@@ -29,16 +29,17 @@ from pathlib import Path
 import torch
 
 from bench_assets.benchmarks import MODELS
-from bench_assets.benchmarks.image_classification import pipeline as image_classification
-from bench_assets.benchmarks.image_classification.images import build_image_sample
+from bench_assets.vision import image_pipeline
+from bench_assets.datasets.images import build_image_sample
 from bench_assets.benchmarks.image_classification.models import IMAGE_MODELS
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
-from bench_assets.benchmarks.language_modeling.corpus import build_sentence_corpus, load_bert_tokenizer, mask_last_word, write_corpus
+from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
+from bench_assets.datasets.sentences import build_sentence_corpus, mask_last_word, write_corpus
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
-from bench_assets.weights import prepare_weights
-from bench_assets.resources import default_data_dir
+from bench_assets.run.weights import prepare_weights
+from bench_assets.settings import default_data_dir
 
 WORK_DIR = Path(default_data_dir()) / "harness_cost"
 
@@ -68,7 +69,7 @@ def measure_beam(model: str, inputs: Path, runner: str, batch: tuple[int, int]) 
 
         def build(pipeline):
             if model in IMAGE_MODELS:
-                image_classification.build_pipeline(
+                image_pipeline.build_pipeline(
                     pipeline, image_list=inputs, spec=spec, state_dict_path=weights_for(model), run_dir=run_dir,
                     min_batch_size=batch[0], max_batch_size=batch[1],
                 )
@@ -104,10 +105,10 @@ def measure_plain(model: str, inputs: Path, batch_size: int) -> dict:
     done = 0
     with open(inputs, encoding="utf-8") as lines, torch.no_grad():
         if model in IMAGE_MODELS:
-            transform = image_classification.image_transform(spec)
+            transform = image_pipeline.image_transform(spec)
             batch = []
             for line in lines:
-                batch.append(transform(image_classification.read_image(line.strip())))
+                batch.append(transform(image_pipeline.read_image(line.strip())))
                 if len(batch) == batch_size:
                     done += len(network(torch.stack(batch)).argmax(dim=1))
                     batch = []
@@ -137,10 +138,10 @@ def orchestration_overhead() -> dict:
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
-    from bench_assets import run_lifecycle
+    from bench_assets.run import lifecycle as run_lifecycle
     from bench_assets.defs.benchmarks import BENCHMARK_DEFINITIONS
     from bench_assets.defs.datasets import DATASET_ASSETS
-    from bench_assets.resources import BenchmarkSettings
+    from bench_assets.settings import BenchmarkSettings
 
     marks = {}
     real_run_pipeline = run_lifecycle.run_pipeline

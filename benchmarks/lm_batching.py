@@ -18,12 +18,13 @@ from pathlib import Path
 import torch
 
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
-from bench_assets.benchmarks.language_modeling.corpus import build_sentence_corpus, load_bert_tokenizer, write_corpus
+from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
+from bench_assets.datasets.sentences import build_sentence_corpus, write_corpus
 from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELS
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
-from bench_assets.weights import prepare_weights
+from bench_assets.run.weights import prepare_weights
 
 
 def run_mode(mode, corpus, spec, weights, work, total, args) -> dict:

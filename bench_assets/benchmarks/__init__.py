@@ -12,7 +12,7 @@ from bench_assets.benchmarks import (
     sentiment,
     table_rows,
 )
-from bench_assets.user_models import models_file, with_user_models
+from bench_assets.benchmarks.user_models import models_file, with_user_models
 
 BUILT_IN = (
     image_classification.BENCHMARK,
@@ -22,7 +22,7 @@ BUILT_IN = (
     imagenet_rightfit.BENCHMARK,
     table_rows.BENCHMARK,
 )
-# With a person's own models from the models file (bench_assets/user_models.py), each in its benchmark.
+# With a person's own models from the models file (bench_assets/benchmarks/user_models.py), each in its benchmark.
 BENCHMARKS = with_user_models(BUILT_IN, models_file())
 BENCHMARKS_BY_NAME = {benchmark.name: benchmark for benchmark in BENCHMARKS}
 # Every model of every benchmark by its partition key, which is unique across benchmarks (weights files use it).

@@ -9,15 +9,15 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dagster_duckdb import DuckDBResource
 
-from bench_assets import results
-from bench_assets.batch_sweep import best_within_budget, sweep
+from bench_assets.store import runs as results
+from bench_assets.analysis.batch_sweep import best_within_budget, sweep
 from bench_assets.benchmarks import BENCHMARKS
-from bench_assets.fingerprint import environment_fingerprint, fingerprint_id
-from bench_assets.hardware import forward_flops
-from bench_assets.resources import BenchmarkSettings
-from bench_assets.run_lifecycle import NOTHING_LOST, dataset_file, execute_benchmark_run
+from bench_assets.machine.fingerprint import environment_fingerprint, fingerprint_id
+from bench_assets.machine.peak import forward_flops
+from bench_assets.settings import BenchmarkSettings
+from bench_assets.run.lifecycle import NOTHING_LOST, dataset_file, execute_benchmark_run
 from bench_assets.spec import BenchmarkSpec, PipelineRequest
-from bench_assets.weights import prepare_weights, verified_weights, weights_info_path
+from bench_assets.run.weights import prepare_weights, verified_weights, weights_info_path
 
 # Runs that share a machine time each other: all benchmark runs take this pool, one at a time (dagster.yaml).
 BENCHMARK_POOL = "benchmark"

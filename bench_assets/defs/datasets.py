@@ -3,7 +3,7 @@
 import dagster as dg
 
 from bench_assets.benchmarks import BENCHMARKS
-from bench_assets.resources import BenchmarkSettings
+from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import DatasetSpec
 
 

@@ -8,9 +8,9 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
-from bench_assets.defs.metrics import DBT_PROJECT_DIR, DUCKDB_POOL, metrics_dbt_assets
+from bench_assets.defs.warehouse import DBT_PROJECT_DIR, DUCKDB_POOL, warehouse_dbt_assets
 
-REGRESSIONS = get_asset_key_for_model([metrics_dbt_assets], "regressions")
+REGRESSIONS = get_asset_key_for_model([warehouse_dbt_assets], "regressions")
 # Like Beam's perf alerts: a change is news for the 14 runs that follow it, then it is the new normal.
 ALERT_WINDOW_RUNS = 14
 

@@ -14,13 +14,14 @@ import duckdb as duckdb_module
 from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
-from bench_assets import results
+from bench_assets.store import runs as results
+from bench_assets.store import schema
 from bench_assets.benchmarks import MODELS
-from bench_assets.compare import compare_runs
-from bench_assets.defs.metrics import AFTER_BENCHMARK_RUNS, DUCKDB_POOL, metrics_dbt_assets
+from bench_assets.analysis.compare import compare_runs
+from bench_assets.defs.warehouse import AFTER_BENCHMARK_RUNS, DUCKDB_POOL, warehouse_dbt_assets
 from bench_assets.defs.regression_checks import ALERT_WINDOW_RUNS, headline_metrics
-from bench_assets.model_configuration import configuration_label
-from bench_assets.resources import BenchmarkSettings
+from bench_assets.run.configuration import configuration_label
+from bench_assets.settings import BenchmarkSettings
 
 REPORT_PATH = "reports/benchmarks.html"  # under the data folder
 SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
@@ -45,7 +46,7 @@ ORDER BY benchmark, model, precision, memory_format, quantization, compile, back
 """
 # Per model and machine: the fastest configuration that passes the accuracy guard, and its speed-up.
 BEST_SQL = "SELECT * FROM best_configuration ORDER BY benchmark, model, profile"
-# The latest batch-size sweep of each model (bench_assets/batch_sweep.py).
+# The latest batch-size sweep of each model (bench_assets/analysis/batch_sweep.py).
 SWEEPS_SQL = """
 SELECT * FROM batch_sweeps
 QUALIFY sweep_id = last_value(sweep_id) OVER (
@@ -359,7 +360,7 @@ def sweeps_section(sweeps: Sequence[dict]) -> str:
 
 def comparisons_section(comparisons: Sequence[tuple[dict, list]]) -> str:
     """Per model, its latest run against the comparable run before it: both values, the change, a 95% bootstrap
-    interval from the batch records and a verdict (bench_assets/compare.py)."""
+    interval from the batch records and a verdict (bench_assets/analysis/compare.py)."""
     if not comparisons:
         return ""
     rows = "".join(
@@ -372,7 +373,7 @@ def comparisons_section(comparisons: Sequence[tuple[dict, list]]) -> str:
     return (
         '<section id="latest-against-previous"><h2>Latest run against the one before</h2><p class="note">Each '
         "model's latest run (B) against the comparable run before it (A); the interval is a 95% bootstrap over "
-        "each run's batches, and a change counts only when it excludes 0 (python -m bench_assets.compare A B).</p>"
+        "each run's batches, and a change counts only when it excludes 0 (python -m bench_assets.cli.compare A B).</p>"
         "<table><tr><th>model</th><th>figure</th><th>A</th><th>B</th><th>change</th><th>95% interval</th>"
         f"<th>verdict</th></tr>{rows}</table></section>"
     )
@@ -563,9 +564,9 @@ def render_report(
 
 
 @dg.asset(
-    group_name="metrics",
+    group_name="warehouse",
     deps=[
-        get_asset_key_for_model([metrics_dbt_assets], m)
+        get_asset_key_for_model([warehouse_dbt_assets], m)
         for m in ("latest_runs", "model_trend", "regressions", "configuration_agreement", "best_configuration")
     ],
     pool=DUCKDB_POOL,
@@ -582,7 +583,7 @@ def benchmark_report(settings: BenchmarkSettings, duckdb: DuckDBResource) -> dg.
         series = fetch_rows(conn, SERIES_SQL)
         configurations = fetch_rows(conn, CONFIGURATIONS_SQL)
         best = fetch_rows(conn, BEST_SQL)
-        results.create_schema(conn)  # batch_sweeps exists before the first sweep
+        schema.create_schema(conn)  # batch_sweeps exists before the first sweep
         sweeps = fetch_rows(conn, SWEEPS_SQL)
         comparisons = [
             (pair, compare_runs(conn, pair["previous_run_id"], pair["run_id"], resamples=1000))

@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from bench_assets.defs.metrics import dbt_resource
-from bench_assets.resources import BenchmarkSettings, duckdb_resource
+from bench_assets.defs.warehouse import dbt_resource
+from bench_assets.settings import BenchmarkSettings
+from bench_assets.store.connection import duckdb_resource
 
 
 @dg.definitions

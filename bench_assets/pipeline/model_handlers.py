@@ -15,7 +15,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler
 from apache_beam.ml.inference.onnx_inference import OnnxModelHandlerNumpy
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedTensor, PytorchModelHandlerTensor
 
-from bench_assets.model_configuration import ModelConfiguration
+from bench_assets.run.configuration import ModelConfiguration
 from bench_assets.pipeline.batch_timing import TimedInference
 from bench_assets.spec import ModelSpec
 

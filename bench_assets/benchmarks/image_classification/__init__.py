@@ -1,16 +1,13 @@
 """Image classification (Beam's `pytorch_image_classification` benchmark): ResNets and EfficientNet-Lite0 over
 an OpenImages-like image set, top-1 ImageNet class per image."""
 
-from bench_assets.benchmarks.image_classification.images import OPENIMAGE_SAMPLE
-from bench_assets.benchmarks.image_classification.models import (
-    IMAGE_CLASSIFICATION,
-    IMAGE_MODELS,
-    build_timm_model,
-    build_torchvision_model,
-)
-from bench_assets.benchmarks.image_classification.pipeline import build_run, forward_example_images
-from bench_assets.model_configuration import BACKENDS, COMPILERS, MEMORY_FORMATS, PRECISIONS
-from bench_assets.resources import BenchmarkSettings
+from bench_assets.datasets.images import OPENIMAGE_SAMPLE
+from bench_assets.benchmarks.image_classification.models import IMAGE_CLASSIFICATION, IMAGE_MODELS
+from bench_assets.benchmarks.image_classification.pipeline import build_run
+from bench_assets.vision.image_pipeline import forward_example_images
+from bench_assets.vision.imagenet import build_timm_model, build_torchvision_model
+from bench_assets.run.configuration import BACKENDS, COMPILERS, MEMORY_FORMATS, PRECISIONS
+from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(

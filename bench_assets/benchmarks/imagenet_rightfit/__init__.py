@@ -1,12 +1,12 @@
 """ImageNet right-fitting (Beam's `pytorch_imagenet_rightfit` example): EfficientNet-B0 over the image sample, each
 adaptive batch run in chunks of 16, top-5 ImageNet classes per image."""
 
-from bench_assets.benchmarks.image_classification.images import OPENIMAGE_SAMPLE
+from bench_assets.datasets.images import OPENIMAGE_SAMPLE
 from bench_assets.benchmarks.imagenet_rightfit.models import IMAGENET_RIGHTFIT, RIGHTFIT_MODELS
-from bench_assets.benchmarks.image_classification.pipeline import forward_example_images
+from bench_assets.vision.image_pipeline import forward_example_images
 from bench_assets.benchmarks.imagenet_rightfit.pipeline import build_run
-from bench_assets.model_configuration import BACKENDS, COMPILERS, MEMORY_FORMATS, PRECISIONS
-from bench_assets.resources import BenchmarkSettings
+from bench_assets.run.configuration import BACKENDS, COMPILERS, MEMORY_FORMATS, PRECISIONS
+from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench_assets.benchmarks.image_classification.models import build_timm_model
+from bench_assets.vision.imagenet import build_timm_model
 from bench_assets.spec import SEEDED_RANDOM, ModelSpec
 
 IMAGENET_RIGHTFIT = "imagenet_rightfit"

@@ -26,8 +26,8 @@ from apache_beam.ml.inference.base import PredictionResult
 from apache_beam.ml.inference.pytorch_inference import default_tensor_inference_fn
 from torchvision import transforms
 
-from bench_assets.benchmarks.image_classification.models import IMAGENET_MEAN, IMAGENET_STD
-from bench_assets.benchmarks.image_classification.pipeline import (
+from bench_assets.vision.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from bench_assets.vision.image_pipeline import (
     ImageNetClasses,
     build_image_run,
     forward_example_images,

@@ -1,10 +1,10 @@
 """Language modeling (Beam's `pytorch_language_modeling` benchmark): BERT predicts the masked last word of each
 sentence of a generated corpus."""
 
-from bench_assets.benchmarks.language_modeling.corpus import SENTENCE_CORPUS
+from bench_assets.datasets.sentences import SENTENCE_CORPUS
 from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELING, LANGUAGE_MODELS, build_masked_lm_from_folder
 from bench_assets.benchmarks.language_modeling.pipeline import LanguageModelingRunConfig, build_run, forward_example_sentences
-from bench_assets.model_configuration import COMPILERS, PRECISIONS, QUANTIZATIONS
+from bench_assets.run.configuration import COMPILERS, PRECISIONS, QUANTIZATIONS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(

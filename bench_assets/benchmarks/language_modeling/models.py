@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench_assets.benchmarks.language_modeling.corpus import VOCAB_SIZE
+from bench_assets.datasets.bert_vocabulary import VOCAB_SIZE
 from bench_assets.spec import SEEDED_RANDOM, ModelSpec
 
 LANGUAGE_MODELING = "language_modeling"

@@ -30,12 +30,13 @@ from apache_beam.ml.inference.base import PredictionResult
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedTensor
 from torch.nn.utils.rnn import pad_sequence
 
-from bench_assets.benchmarks.language_modeling.corpus import load_bert_tokenizer, mask_last_word
+from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
+from bench_assets.datasets.sentences import mask_last_word
 from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
 from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
-from bench_assets.run_config import InferenceRunConfig
+from bench_assets.run.run_config import InferenceRunConfig
 from bench_assets.spec import ModelSpec, PipelineRequest
 
 BEAM_EXAMPLE = "beam_example"

@@ -1,11 +1,11 @@
 """Object detection (Beam's `pytorch_image_object_detection` example): Faster R-CNN and RetinaNet over the image
 sample, 800 x 800 letterboxed images in fixed batches of 8, COCO detections scoring at least 0.5 per image."""
 
-from bench_assets.benchmarks.image_classification.images import OPENIMAGE_SAMPLE
+from bench_assets.datasets.images import OPENIMAGE_SAMPLE
 from bench_assets.benchmarks.object_detection.models import DETECTION_MODELS, OBJECT_DETECTION
 from bench_assets.benchmarks.object_detection.pipeline import ObjectDetectionRunConfig, build_run
-from bench_assets.model_configuration import MEMORY_FORMATS
-from bench_assets.resources import BenchmarkSettings
+from bench_assets.run.configuration import MEMORY_FORMATS
+from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
 # A forward pass takes 2 to 3 s per 800 x 800 image on a 2-core CPU: smoke finishes in about 20 s, quick in

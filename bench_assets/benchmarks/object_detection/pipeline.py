@@ -22,10 +22,10 @@ from apache_beam.ml.inference.base import PredictionResult
 from PIL import Image
 from torchvision import transforms
 
-from bench_assets.benchmarks.image_classification.pipeline import build_image_run
+from bench_assets.vision.image_pipeline import build_image_run
 from bench_assets.benchmarks.object_detection.models import coco_category_names
 from bench_assets.pipeline.prediction_rows import RowFields
-from bench_assets.run_config import InferenceRunConfig
+from bench_assets.run.run_config import InferenceRunConfig
 from bench_assets.spec import PipelineRequest
 
 IMAGE_SIZE = 800

@@ -1,14 +1,14 @@
 """Sentiment (Beam's `pytorch_sentiment` benchmark): DistilBERT fine-tuned on SST-2 classifies each sentence of
 the language-modeling benchmark's sentence corpus as NEGATIVE or POSITIVE."""
 
-from bench_assets.benchmarks.language_modeling.corpus import SENTENCE_CORPUS
+from bench_assets.datasets.sentences import SENTENCE_CORPUS
 from bench_assets.benchmarks.sentiment.models import (
     SENTIMENT,
     SENTIMENT_MODELS,
     build_sequence_classifier_from_folder,
 )
 from bench_assets.benchmarks.sentiment.pipeline import build_run, forward_example_sentences
-from bench_assets.model_configuration import COMPILERS, PRECISIONS, QUANTIZATIONS
+from bench_assets.run.configuration import COMPILERS, PRECISIONS, QUANTIZATIONS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -21,7 +21,7 @@ BENCHMARK = BenchmarkSpec(
     models=SENTIMENT_MODELS,
     build_pipeline=build_run,
     example_forward=forward_example_sentences,
-    # e.g. the real distilbert-base-uncased-finetuned-sst-2-english, from a folder (bench_assets/user_models.py)
+    # e.g. the real distilbert-base-uncased-finetuned-sst-2-english, from a folder (bench_assets/benchmarks/user_models.py)
     user_model_builders={"huggingface": build_sequence_classifier_from_folder},
     # Linear layers: int8 pays off. Inputs are a dict of tensors: not exported to ONNX here.
     configurations={"precision": PRECISIONS, "quantization": QUANTIZATIONS, "compile": COMPILERS},

@@ -36,7 +36,7 @@ def build_sequence_classifier_from_folder(model_name: str) -> nn.Module:
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    from bench_assets.benchmarks.language_modeling.corpus import VOCAB_SIZE
+    from bench_assets.datasets.bert_vocabulary import VOCAB_SIZE
 
     config = AutoConfig.from_pretrained(model_name)
     if getattr(config, "vocab_size", None) != VOCAB_SIZE:

@@ -27,7 +27,7 @@ import torch
 from apache_beam.ml.inference.base import PredictionResult
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedTensor
 
-from bench_assets.benchmarks.language_modeling.corpus import load_bert_tokenizer
+from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
 from bench_assets.benchmarks.sentiment.models import ID2LABEL
 from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
 from bench_assets.pipeline.prepare_items import PrepareItems

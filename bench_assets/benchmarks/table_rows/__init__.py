@@ -3,7 +3,7 @@ y = sum(features) for each JSON row of a seeded table, through Beam's sklearn mo
 
 from bench_assets.benchmarks.table_rows.models import TABLE_MODELS, TABLE_ROWS_BENCHMARK, fit_table_model
 from bench_assets.benchmarks.table_rows.pipeline import TableRowsRunConfig, build_run
-from bench_assets.benchmarks.table_rows.rows import TABLE_ROWS
+from bench_assets.datasets.table_rows import TABLE_ROWS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(

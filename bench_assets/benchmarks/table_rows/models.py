@@ -14,9 +14,9 @@ from pathlib import Path
 
 from sklearn.linear_model import LinearRegression
 
-from bench_assets.benchmarks.table_rows.rows import TRAINING_STREAM, sample_table
+from bench_assets.datasets.table_rows import TRAINING_STREAM, sample_table
 from bench_assets.spec import ModelSpec
-from bench_assets.weights import PreparedWeights, file_sha256
+from bench_assets.run.weights import PreparedWeights, file_sha256
 
 TABLE_ROWS_BENCHMARK = "table_rows"
 TRAINING_ROWS = 1_000

@@ -26,12 +26,12 @@ import numpy as np
 from apache_beam.ml.inference.base import KeyedModelHandler
 from apache_beam.ml.inference.sklearn_inference import ModelFileType, SklearnModelHandlerNumpy
 
-from bench_assets.benchmarks.table_rows.rows import FEATURE_COLUMNS
+from bench_assets.datasets.table_rows import FEATURE_COLUMNS
 from bench_assets.pipeline.batch_timing import TimedInference
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.read_predict_write import read_predict_write
-from bench_assets.run_config import InferenceRunConfig
+from bench_assets.run.run_config import InferenceRunConfig
 from bench_assets.spec import PipelineRequest
 
 # Regression predicts a value, not a class: every prediction row has class index 0.

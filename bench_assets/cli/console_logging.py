@@ -1,4 +1,4 @@
-"""Console logging of the command-line entry points (`make bench`, `python -m bench_assets.compare`): one
+"""Console logging of the command-line entry points (`make bench`, `python -m bench_assets.cli.compare`): one
 handler on the root logger, set before any library logs. Import this module and call configure_logging() before
 importing anything that imports Beam."""
 

@@ -1,4 +1,4 @@
-"""`python -m bench_assets.compare RUN_A RUN_B`: is run B faster than run A, and is the difference real?
+"""Is run B faster than run A, and is the difference real? (`python -m bench_assets.cli.compare RUN_A RUN_B`)
 
 Each headline figure is computed from the runs' per-batch records (throughput: batched items over summed batch
 latency, which is run_summary's figure for a run on one process, where batches never overlap, and one worker's
@@ -8,30 +8,19 @@ DuckDB's quantile_cont; mean item latency: summed batch latency over batched ite
 dashboards; here a single pair of runs gets an answer: a bootstrap over each run's batches (resampled with
 replacement, independently per run) gives a 95% percentile interval of the relative change, and only an
 interval that excludes 0 is called faster or slower.
-
-    python -m bench_assets.compare RUN_A RUN_B [--database PATH] [--resamples 2000] [--seed 0]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 import numpy as np
 
-from bench_assets.console_logging import configure_logging
-
-# Before the imports below: bench_assets.resources imports Beam, which logs at import time.
-configure_logging()
-
-from bench_assets.resources import connect_waiting, default_duckdb_path, default_lock_timeout_s  # noqa: E402
-from bench_assets.results import COMPARISON  # noqa: E402
+from bench_assets.store.runs import COMPARISON
 
 CONFIDENCE = 0.95
 # Below this many batches a bootstrap interval is rough (and a p99 is about the slowest batch): say so.
@@ -198,42 +187,3 @@ def format_table(comparisons: list[Comparison]) -> list[str]:
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench_assets.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("run_a", metavar="RUN_A", help="the baseline run's run_id")
-    parser.add_argument("run_b", metavar="RUN_B", help="the run compared with it")
-    parser.add_argument("--database", default=default_duckdb_path(), help="DuckDB results file")
-    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    args = parser.parse_args(argv)
-    if args.resamples < 1:
-        parser.error("--resamples must be at least 1")
-
-    try:
-        if not Path(args.database).exists():
-            raise CompareError(f"results file {args.database} does not exist")
-        with connect_waiting(args.database, default_lock_timeout_s(), read_only=True) as conn:
-            a, b = load_run(conn, args.run_a), load_run(conn, args.run_b)
-    except (CompareError, duckdb.CatalogException) as error:
-        print(f"compare: error: {error}", file=sys.stderr)
-        return 2
-    comparisons = compare_loaded(a, b, args.resamples, args.seed)
-
-    print(describe_run("A", a))
-    print(describe_run("B", b))
-    print(series_line(a, b))
-    few = [f"{letter} has {len(run.latencies_ms)}" for letter, run in (("A", a), ("B", b))
-           if len(run.latencies_ms) < FEW_BATCHES]
-    if few:
-        print(f"note: {' and '.join(few)} batches: the intervals are rough, p99's most (about the slowest batch).")
-    print()
-    print("\n".join(format_table(comparisons)))
-    print(f"\nChange: (B - A) / A. CI: bootstrap over each run's batches, {args.resamples:,} resamples, seed "
-          f"{args.seed}; a verdict needs the interval to exclude 0.")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

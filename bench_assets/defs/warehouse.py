@@ -17,9 +17,11 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets, get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
-from bench_assets import regressions, results
+from bench_assets.analysis import regressions
+from bench_assets.store import runs as results
+from bench_assets.store import schema
 from bench_assets.benchmarks import BENCHMARKS
-from bench_assets.resources import REPO_ROOT
+from bench_assets.settings import REPO_ROOT
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_metrics"
 DUCKDB_POOL = "duckdb"
@@ -84,7 +86,7 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
 def create_raw_tables(database: DuckDBResource) -> None:
     """The tables dbt reads, so that the marts build (empty) before the first run or analysis."""
     with database.get_connection() as conn:
-        results.create_schema(conn)
+        schema.create_schema(conn)
         conn.execute(CHANGE_POINTS_SCHEMA)
 
 
@@ -94,7 +96,7 @@ def create_raw_tables(database: DuckDBResource) -> None:
     dagster_dbt_translator=MetricsDbtTranslator(),
     pool=DUCKDB_POOL,
 )
-def metrics_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource):
+def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource):
     """Staging views and marts over the benchmark runs; dbt's tests run as asset checks."""
     create_raw_tables(duckdb)
     # dbt writes the file the DuckDB resource names, whatever profiles.yml's default.
@@ -102,18 +104,18 @@ def metrics_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, d
     yield from dbt.cli(["build", "--vars", json.dumps({"duckdb_path": duckdb_path})], context=context).stream()
 
 
-MODEL_TREND = get_asset_key_for_model([metrics_dbt_assets], "model_trend")
+MODEL_TREND = get_asset_key_for_model([warehouse_dbt_assets], "model_trend")
 
 
 @dg.asset(
-    group_name="metrics",
+    group_name="warehouse",
     deps=[MODEL_TREND],
     pool=DUCKDB_POOL,
     kinds={"python", "duckdb"},
     automation_condition=AFTER_BENCHMARK_RUNS,
 )
 def change_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """Significant changes in each comparable series of each headline metric (bench_assets/regressions.py),
+    """Significant changes in each comparable series of each headline metric (bench_assets/analysis/regressions.py),
     found anew over the whole history on every run; the regressions mart keeps those for the worse."""
     with duckdb.get_connection() as conn:
         rows = conn.execute(
@@ -151,11 +153,11 @@ def change_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
 
 
 # The marts, the change-point analysis and the report, over every run so far.
-metrics_job = dg.define_asset_job("metrics_job", selection=dg.AssetSelection.groups("metrics"))
+warehouse_job = dg.define_asset_job("warehouse_job", selection=dg.AssetSelection.groups("warehouse"))
 
-metrics_after_benchmark_runs = dg.AutomationConditionSensorDefinition(
-    "metrics_after_benchmark_runs",
-    target=dg.AssetSelection.groups("metrics"),
+warehouse_after_benchmark_runs = dg.AutomationConditionSensorDefinition(
+    "warehouse_after_benchmark_runs",
+    target=dg.AssetSelection.groups("warehouse"),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Rebuilds the metric marts, the change-point analysis and the report after benchmark runs.",
 )
@@ -164,5 +166,5 @@ metrics_after_benchmark_runs = dg.AutomationConditionSensorDefinition(
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[metrics_dbt_assets, change_points], jobs=[metrics_job], sensors=[metrics_after_benchmark_runs]
+        assets=[warehouse_dbt_assets, change_points], jobs=[warehouse_job], sensors=[warehouse_after_benchmark_runs]
     )

@@ -7,7 +7,7 @@ from typing import Optional
 import dagster as dg
 
 from bench_assets.pipeline.runner import RunnerSettings
-from bench_assets.model_configuration import BACKENDS, COMPILERS, MEMORY_FORMATS, PRECISIONS, QUANTIZATIONS
+from bench_assets.run.configuration import BACKENDS, COMPILERS, MEMORY_FORMATS, PRECISIONS, QUANTIZATIONS
 
 DEVICES = ("CPU", "GPU")
 # The onnxruntime backend runs the exported fp32 graph as it is, on ONNX Runtime's CPU provider (the onnxruntime
@@ -32,7 +32,7 @@ class InferenceRunConfig(dg.Config):
     workers: int = 1
     dask_address: Optional[str] = None
     extra_pipeline_args: list[str] = []
-    # How the model runs (bench_assets/model_configuration.py ModelConfiguration); the benchmark says which values
+    # How the model runs (bench_assets/run/configuration.py ModelConfiguration); the benchmark says which values
     # apply.
     precision: str = "fp32"
     memory_format: str = "contiguous"

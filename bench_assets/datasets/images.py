@@ -382,7 +382,7 @@ def _jitter_colours(image: Image.Image, photo_mean_luma: float, rng: np.random.G
 
 def materialize_image_sample(context, settings, folder: Path) -> dict:
     """The `openimage_sample` asset's work: the image set of the settings' profile, and its metadata."""
-    from bench_assets.resources import existing_path
+    from bench_assets.settings import existing_path
 
     count = settings.selected_profile().images
     source = existing_path("openimages_source", settings.openimages_source)

@@ -35,7 +35,7 @@ ENTRY_KEYS = {"name", "benchmark", "weights"}
 
 
 def models_file() -> Path:
-    from bench_assets.resources import default_data_dir
+    from bench_assets.settings import default_data_dir
 
     return Path(os.environ.get("BENCH_MODELS_FILE", Path(default_data_dir()) / "models.yaml"))
 

@@ -10,20 +10,20 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from bench_assets import results
-from bench_assets.cost import beam_gpu_price, estimated_cost_usd
-from bench_assets.model_configuration import ModelConfiguration
-from bench_assets.hardware import peak_flops_per_second
-from bench_assets.fingerprint import environment_fingerprint, fingerprint_id
+from bench_assets.store import runs as results
+from bench_assets.run.cost import beam_gpu_price, estimated_cost_usd
+from bench_assets.run.configuration import ModelConfiguration
+from bench_assets.machine.peak import peak_flops_per_second
+from bench_assets.machine.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.pipeline.batch_timing import busy_seconds
 from bench_assets.pipeline.input_lines import count_lines
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import run_pipeline
-from bench_assets.resources import BenchmarkSettings
-from bench_assets.run_config import InferenceRunConfig
+from bench_assets.settings import BenchmarkSettings
+from bench_assets.run.run_config import InferenceRunConfig
 from bench_assets.spec import BenchmarkSpec, DatasetSpec, PipelineRequest
-from bench_assets.weights import file_sha256, verified_weights
+from bench_assets.run.weights import file_sha256, verified_weights
 
 # The seed benchmark's dashboard figures, under the names Beam's load tests publish them.
 HEADLINE_METRICS = (

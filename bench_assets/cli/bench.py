@@ -3,7 +3,7 @@
 Runs go into the Dagster instance under DAGSTER_HOME (by default `data/dagster_home`), so they show up in the
 UI's run history and asset plots just like runs launched from the UI.
 
-    python -m bench_assets.bench [--profile quick|full] [--models resnet50 ...] [--config precision=bf16 ...]
+    python -m bench_assets.cli.bench [--profile quick|full] [--models resnet50 ...] [--config precision=bf16 ...]
 
 Each run executes in a process of its own (`--execute`), whose output is captured: what is printed is one line
 when a run starts, its progress (redrawn in place on a terminal, a line every 15 s otherwise), one result line,
@@ -25,19 +25,10 @@ from pathlib import Path
 import psutil
 
 
-from bench_assets.console_logging import configure_logging
-
-# Before the imports below: bench_assets.resources imports Beam, which logs at import time.
-configure_logging()
-
-from bench_assets.model_configuration import configuration_label  # noqa: E402
-from bench_assets.resources import (  # noqa: E402
-    PROFILES,
-    connect_waiting,
-    default_data_dir,
-    default_duckdb_path,
-    default_lock_timeout_s,
-)
+from bench_assets.cli.console_logging import configure_logging
+from bench_assets.run.configuration import configuration_label
+from bench_assets.settings import PROFILES, default_data_dir
+from bench_assets.store.connection import connect_waiting, default_duckdb_path, default_lock_timeout_s
 
 # The tag naming the process that executes a run (see release_dead_bench_runs).
 PROCESS_TAG = "bench/process"
@@ -271,7 +262,7 @@ def run_job(profile: str, job_name: str, partition: str, label: str, console: Co
             whole_output_on_failure: bool = False, ops: dict | None = None) -> tuple[str, bool]:
     """Runs one job in a process of its own, as the UI launches them (a run's peak memory is then its own)."""
     run_id = str(uuid.uuid4())
-    command = [sys.executable, "-m", "bench_assets.bench", "--profile", profile, "--execute", job_name, partition, run_id]
+    command = [sys.executable, "-m", "bench_assets.cli.bench", "--profile", profile, "--execute", job_name, partition, run_id]
     if ops:
         command += ["--ops-config", json.dumps(ops)]
     console.line(f"{label}: started ({profile} profile)")
@@ -299,6 +290,7 @@ def run_job(profile: str, job_name: str, partition: str, label: str, console: Co
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_logging()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     parser.add_argument("--models", nargs="*", help="partitions to run (default: all)")
@@ -320,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench_assets.benchmarks import BENCHMARKS
     from bench_assets.defs.datasets import datasets_job
-    from bench_assets.defs.metrics import metrics_job
+    from bench_assets.defs.warehouse import warehouse_job
 
     for run_id in release_dead_bench_runs(dg.DagsterInstance.get()):
         print(f"released run {run_id}: its bench process had died", file=sys.stderr)
@@ -347,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         if not succeeded:
             failed.append(model)
     metrics_label = "metrics (dbt marts, change points, report)"
-    if not run_job(args.profile, metrics_job.name, "", metrics_label, console, whole_output_on_failure=True)[1]:
+    if not run_job(args.profile, warehouse_job.name, "", metrics_label, console, whole_output_on_failure=True)[1]:
         failed.append("metrics")
     print_summary(dagster_run_ids)
     if failed:

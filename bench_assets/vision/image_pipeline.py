@@ -1,0 +1,294 @@
+"""The image pipeline every image benchmark shares, after apache_beam/examples/inference/pytorch_image_classification.py.
+
+Read the image list, decode each file to RGB, resize to 224 x 224 and normalise as the model expects, batch
+(10 to 100 by default, as Beam's example), predict with a keyed PyTorch model handler, keep the image id, class
+index and class name. Unlike the example, an item that cannot be decoded or predicted becomes a failure record
+with its reason instead of stopping the run: a blank or non-UTF-8 line, a path outside the allowed roots, a
+missing, empty, truncated or non-image file, or a decompression bomb (refused from its header, never decoded).
+Valid images of any common mode (grayscale, CMYK, RGBA, palette, 16-bit, any size) are converted to 8-bit RGB.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import torch
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor, default_tensor_inference_fn
+from PIL import Image, UnidentifiedImageError
+from torchvision import transforms
+
+from bench_assets.datasets.images import LABELS_FILE, OPENIMAGE_SAMPLE, read_labels
+from bench_assets.vision.imagenet import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
+from bench_assets.pipeline.failures import FAILED, PREPROCESS, READ, failure_row
+from bench_assets.pipeline.model_handlers import keyed_onnx_handler, keyed_pytorch_handler
+from bench_assets.pipeline.prediction_rows import RowFields
+from bench_assets.pipeline.read_predict_write import read_predict_write
+from bench_assets.spec import ModelSpec, PipelineRequest
+
+IMAGE_SIZE = 224
+# What every image model here is fed: one RGB image, 224 x 224.
+IMAGE_SHAPE = (3, IMAGE_SIZE, IMAGE_SIZE)
+# Far more pixels than any photo (8000 x 8000): such a file is refused from its header, before decoding, as a
+# decompression bomb. Below Pillow's own warning threshold (89.5 million), whose warning is also a failure.
+MAX_IMAGE_PIXELS = 64_000_000
+# Modes holding more than 8 bits per sample, which Image.convert("RGB") would clip instead of scale.
+_WIDE_INTEGER_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def forward_example_images(model: torch.nn.Module, items: int = 1, device: str | torch.device = "cpu"):
+    """`items` blank images at the size every image model here is fed: one to count FLOPs, more to compile."""
+    return model(torch.zeros(items, *IMAGE_SHAPE, device=device))
+
+
+def image_transform(spec: ModelSpec) -> transforms.Compose:
+    # Beam's example resizes straight to 224 x 224 (no crop, aspect ratio not kept); we do the same.
+    return transforms.Compose(
+        [
+            transforms.Resize((IMAGE_SIZE, IMAGE_SIZE)),
+            transforms.ToTensor(),
+            transforms.Normalize(mean=spec.preprocess.get("mean", IMAGENET_MEAN), std=spec.preprocess.get("std", IMAGENET_STD)),
+        ]
+    )
+
+
+class OutsideRoots(ValueError):
+    """An image path that escapes the directories a run may read images from."""
+
+
+def allowed_image_path(path: str, roots: Sequence[str] | None) -> str:
+    """The path to open for a listed image: as listed without roots; else its real path, inside one of the roots.
+
+    Symbolic links and `..` are resolved first, so neither can lead out of a root; a relative path is taken
+    from the working directory, as Beam's example opens it.
+    """
+    if roots is None:
+        return path
+    if "://" in path:
+        raise OutsideRoots(f"{path!r} is not a local file; images must lie under {list(roots)}")
+    real = os.path.realpath(path)
+    if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+        raise OutsideRoots(f"{path!r} (really {real}) lies outside the allowed image roots {list(roots)}")
+    return real
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB of any Pillow mode: 16-bit samples scaled (not clipped), transparency laid over white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in _WIDE_INTEGER_MODES:
+        samples = np.asarray(image)
+        # Mode "I" also holds 8-bit data; scale only when the samples use more than 8 bits.
+        if image.mode != "I" or samples.max(initial=0) > 255:
+            samples = np.clip(samples, 0, 65535) / 257.0
+        return Image.fromarray(np.clip(np.rint(samples), 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode == "F":
+        samples = np.asarray(image, dtype=np.float64)
+        if samples.size and np.nanmax(samples) <= 1.0:
+            samples = samples * 255.0
+        return Image.fromarray(np.clip(np.nan_to_num(samples), 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, ...
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decodes an image file's bytes to RGB; refuses one of more than `max_pixels` before decoding its pixels."""
+    if not data:
+        raise ValueError("the file is empty (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))  # reads the header only
+        except UnidentifiedImageError:
+            raise ValueError(f"not an image file Pillow can read ({len(data):,} bytes, starting {data[:12]!r})") from None
+        pixels = image.width * image.height
+        if pixels > max_pixels:
+            raise ValueError(
+                f"{image.width} x {image.height} = {pixels:,} pixels, more than the limit of {max_pixels:,}: "
+                "refused as a possible decompression bomb, not decoded"
+            )
+        image.load()
+        return to_rgb(image)
+
+
+def read_image(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    with FileSystems().open(path, "r") as f:
+        return decode_image(f.read(), max_pixels)
+
+
+class DecodeImages(beam.DoFn):
+    """(line, path) -> ((line, path), normalised tensor); an unusable item goes to the `failed` output.
+
+    With `allowed_roots`, a path that lies outside them fails at the `read` stage and is never opened.
+    """
+
+    FAILED = FAILED
+
+    def __init__(
+        self,
+        transform: transforms.Compose,
+        allowed_roots: Sequence[str | Path] | None = None,
+        max_pixels: int = MAX_IMAGE_PIXELS,
+    ):
+        self._transform = transform
+        self._roots = None if allowed_roots is None else [os.path.realpath(root) for root in allowed_roots]
+        self._max_pixels = max_pixels
+
+    def process(self, item: tuple[int, str]):
+        _, path = item
+        try:
+            real_path = allowed_image_path(path, self._roots)
+        except OutsideRoots as error:
+            yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, READ, str(error)))
+            return
+        try:
+            yield item, self._transform(read_image(real_path, self._max_pixels))
+        except Exception as error:  # any reason a file is not a usable image is the item's failure, not the run's
+            yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
+
+
+class ImageNetClasses(RowFields):
+    """The class the logits rank first (index, ImageNet name, softmax probability), the top five as JSON detail,
+    and, where a labels file knows the image, its accepted classes as the expected label."""
+
+    TOP_K = 5
+
+    def __init__(self, labels_path: str | None = None):
+        self._labels_path = labels_path
+
+    def setup(self):
+        self._class_names = imagenet_class_names()
+        self._labels = read_labels(Path(self._labels_path)) if self._labels_path else {}
+
+    def __call__(self, item: str, logits: torch.Tensor) -> dict:
+        scores, indices = torch.topk(torch.softmax(logits, dim=0), k=self.TOP_K)
+        top = [
+            {"class_id": int(index), "label": self._class_names[int(index)], "score": float(score)}
+            for score, index in zip(scores, indices)
+        ]
+        return {
+            "predicted_index": top[0]["class_id"],
+            "predicted_label": top[0]["label"],
+            "score": top[0]["score"],
+            "expected_label": self._labels.get(item),
+            "detail": json.dumps({"top5": top}),
+        }
+
+
+def image_labels(run: PipelineRequest) -> str | None:
+    """The labels file of the run's image set, when the set has one."""
+    path = run.settings.dataset_dir(OPENIMAGE_SAMPLE.name) / LABELS_FILE
+    return str(path) if path.is_file() else None
+
+
+def model_handler(
+    spec: ModelSpec,
+    state_dict_path: str,
+    min_batch_size: int,
+    max_batch_size: int,
+    device: str,
+    inference_fn: Callable = default_tensor_inference_fn,
+    example_forward: Callable | None = forward_example_images,
+):
+    """The keyed handler of an image benchmark, on the run's backend: Beam's PyTorch tensor handler, or Beam's ONNX
+    Runtime handler over the model exported at load (on the CPU; `inference_fn` then runs on the session).
+    `example_forward`: what compiles the model (None where the benchmark offers no compilation)."""
+    batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
+    if spec.configuration.backend == "onnxruntime":
+        return keyed_onnx_handler(spec, state_dict_path, inference_fn, IMAGE_SHAPE, **batching)
+    return keyed_pytorch_handler(
+        PytorchModelHandlerTensor, spec, state_dict_path, inference_fn, device, example_forward, **batching
+    )
+
+
+def read_images_predict_write(
+    pipeline: beam.Pipeline,
+    *,
+    image_list: Path,
+    run_dir: Path,
+    transform: Callable,
+    handler,
+    fields: RowFields,
+    allowed_roots: Sequence[str | Path] | None = None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> None:
+    """Every image benchmark's pipeline: read the list, decode and `transform` each image (failures with their
+    reasons), RunInference with `handler`, rows of `fields`. `allowed_roots`: directories listed images must lie
+    in (None: anywhere, for scripts and tests)."""
+    read_predict_write(
+        pipeline,
+        input_file=image_list,
+        run_dir=run_dir,
+        prepare=DecodeImages(transform, allowed_roots, max_pixels),
+        handler=handler,
+        fields=fields,
+        read_label="ReadImageNames",
+        prepare_label="DecodeAndPreprocess",
+    )
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    *,
+    image_list: Path,
+    spec: ModelSpec,
+    state_dict_path: Path,
+    run_dir: Path,
+    min_batch_size: int,
+    max_batch_size: int,
+    device: str = "CPU",
+    allowed_roots: Sequence[str | Path] | None = None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    labels_path: str | None = None,
+) -> None:
+    """`labels_path`: the image set's labels file, for accuracy."""
+    read_images_predict_write(
+        pipeline,
+        image_list=image_list,
+        run_dir=run_dir,
+        transform=image_transform(spec),
+        handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
+        fields=ImageNetClasses(labels_path),
+        allowed_roots=allowed_roots,
+        max_pixels=max_pixels,
+    )
+
+
+def build_image_run(
+    pipeline: beam.Pipeline,
+    run: PipelineRequest,
+    *,
+    transform: Callable,
+    inference_fn: Callable,
+    fields: RowFields,
+    example_forward: Callable | None,
+) -> None:
+    """A platform run of an image benchmark: its handler (model_handler) batching as the run says, images only from
+    the image roots (the data folder and the configured image source). `example_forward`: the benchmark's."""
+    read_images_predict_write(
+        pipeline,
+        image_list=run.input_file,
+        run_dir=run.run_dir,
+        transform=transform,
+        handler=model_handler(
+            run.model,
+            str(run.state_dict_path),
+            run.batching["min_batch_size"],
+            run.batching["max_batch_size"],
+            run.batching["device"],
+            inference_fn,
+            example_forward,
+        ),
+        fields=fields,
+        allowed_roots=run.settings.image_roots(),
+    )
+
