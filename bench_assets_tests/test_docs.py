@@ -50,6 +50,21 @@ def test_links_resolve(page):
     assert not missing, f"{page.name} links to files that do not exist: {missing}"
 
 
+def layout_file_names(readme: str) -> set[str]:
+    """The file names (`lifecycle.py`, `schema.py`) the README's Layout section lists."""
+    layout = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"`(\w+\.(?:py|yaml|toml|lock))`", layout))
+
+
+def test_layout_names_files_that_exist():
+    project_files = {path.name for folder in ("bench_assets", "bench_assets_tests") for path in (REPO_ROOT / folder).rglob("*")}
+    project_files |= {path.name for path in REPO_ROOT.iterdir()}
+    names = layout_file_names((REPO_ROOT / "README.md").read_text())
+    assert "lifecycle.py" in names
+    missing = sorted(names - project_files)
+    assert not missing, f"README.md's Layout lists files that do not exist: {missing}"
+
+
 def test_readme_is_short_and_links_every_page():
     readme = (REPO_ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= README_MAX_LINES
