@@ -46,6 +46,9 @@ class HandMadeRun:
     # Per batched item, in order, (class index, score) instead of "tench" (index 0) at 0.5.
     predicted: list[tuple[int, float]] | None = None
     weights_source: str = "seeded_random"
+    failure_stage: str = "decode"  # the stage every failure is recorded at
+    harness_metrics: dict[str, float] = field(default_factory=dict)  # beside the wall time and peak memory
+    dagster_run_id: str | None = None
 
 
 def write_runs(database: Path, runs: list[HandMadeRun], work_dir: Path) -> list[str]:
@@ -70,7 +73,7 @@ def write_runs(database: Path, runs: list[HandMadeRun], work_dir: Path) -> list[
                     weights_sha256=run.weights_sha256,
                     fingerprint=FINGERPRINT,
                     fingerprint_id=run.fingerprint_id,
-                    dagster_run_id=None,
+                    dagster_run_id=run.dagster_run_id,
                     dataset=run.dataset,
                 ),
             )
@@ -83,6 +86,9 @@ def write_runs(database: Path, runs: list[HandMadeRun], work_dir: Path) -> list[
                 ] + [
                     {"namespace": "harness", "metric": "pipeline_wall_seconds", "value": run.wall_seconds, "unit": "s"},
                     {"namespace": "harness", "metric": "peak_rss_bytes", "value": run.peak_rss_bytes, "unit": "bytes"},
+                ] + [
+                    {"namespace": "harness", "metric": name, "value": value, "unit": ""}
+                    for name, value in run.harness_metrics.items()
                 ]
                 results.finish_run(conn, run_id, run_dir, metric_rows)
             else:
@@ -108,7 +114,7 @@ def write_outputs(run_dir: Path, run: HandMadeRun) -> None:
                  "expected_label": run.expected_label, "batch_id": batch_id}
             )
     failures = [
-        {"line": len(predictions) + i, "item_id": f"failed-{i}", "stage": "decode", "reason": "OSError: truncated"}
+        {"line": len(predictions) + i, "item_id": f"failed-{i}", "stage": run.failure_stage, "reason": "OSError: truncated"}
         for i in range(run.failures)
     ]
     for name, rows in (("batches", batches), ("predictions", predictions), ("failures", failures)):

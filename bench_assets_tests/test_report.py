@@ -33,7 +33,8 @@ def latest_run(model: str) -> dict:
         "steady_batch_latency_p50_ms": None, "steady_batch_latency_p99_ms": None, "warmup_batches": 30,
         "warmup_ended_at": None, "failures": 0, "failures_read": 0, "failures_preprocess": 0, "failures_inference": 0,
         "estimated_cost_usd": 0.001, "cost_per_1000_inferences_usd": 0.004, "utilization": 0.3,
-        "flops_per_item": 7.7e8, "peak_flops_per_second": 2.1e11,
+        "flops_per_item": 7.7e8, "peak_flops_per_second": 2.1e11, "is_above_measured_peak": False,
+        "theoretical_peak_flops_per_second": 3.1e11, "theoretical_utilization": 0.2,
     }
 
 

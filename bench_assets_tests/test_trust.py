@@ -4,6 +4,7 @@ every trend, a run that predicted nothing builds through dbt, and accuracy is me
 One small DuckDB file of hand-made runs, with every metrics asset and check materialized once."""
 
 import dagster as dg
+import duckdb
 import pytest
 
 from bench_assets_tests.run_history import HandMadeRun, build_metrics
@@ -27,6 +28,15 @@ FP32_PREDICTED = [(item, 0.9 if item < 5 else 0.3) for item in range(10)]
 BF16 = {"min_batch_size": 1, "max_batch_size": 8, "device": "CPU"}
 GUARD_CHECK = "expression_is_true_configuration_agreement_passes_or_not_guard_applies"
 BERT_BATCHING = {"min_batch_size": 1, "max_batch_size": 1, "device": "CPU"}
+DEFAULT = {**BF16, "beam_default": True}
+BF16_RUN = {**BF16, "precision": "bf16"}
+BENCH_DAGSTER_RUN_ID = "00000000-0000-0000-0000-00000000be9c"
+
+
+def load_ms(milliseconds: float) -> dict:
+    return {"mean_load_model_latency_milli_secs": milliseconds}
+
+
 HISTORY = {
     "batching-mode": step_history(
         "batching-mode",
@@ -64,6 +74,46 @@ HISTORY = {
     "parallel": [HandMadeRun("parallel", [(4, 2000.0), (4, 2000.0)])],
     # 64 such batches, a second apart: the four after the 60 s warm-up (at 60-63 s) are busy 60-65 s.
     "parallel-steady": [HandMadeRun("parallel-steady", [(4, 2000.0)] * 64)],
+    # The answer (best_configuration). Beam's default run twice, at 11 then 10 items/s: it is the answer, at 1x.
+    "default-twice": [
+        HandMadeRun("default-twice", [(size, 1000.0)], wall_seconds=2.0, batching=DEFAULT) for size in (11, 10)
+    ],
+    # ONNX Runtime: four times fp32's inference stage, but a 10 s export at load: slower end to end over 30
+    # items, faster once the load is set apart. fp32 ran twice.
+    "export": [
+        HandMadeRun("export", [(10, 1000.0)] * 3, wall_seconds=4.0, beam_metrics=load_ms(500), batching=DEFAULT,
+                    weights_source="shipped")
+        for _ in range(2)
+    ] + [
+        HandMadeRun("export", [(10, 250.0)] * 3, wall_seconds=12.0, beam_metrics=load_ms(10_000),
+                    batching={**DEFAULT, "beam_default": False, "backend": "onnxruntime"}, weights_source="shipped")
+    ],
+    # bf16 is faster but one of its items failed in inference: it never wins.
+    "inference-failure": [
+        HandMadeRun("inference-failure", [(10, 1000.0)], batching=DEFAULT),
+        HandMadeRun("inference-failure", [(10, 100.0)], failures=1, failure_stage="inference", batching=BF16_RUN),
+    ],
+    # Real weights, but fp32 was confident about nothing: nothing shows that bf16 predicts as well.
+    "unconfident": [
+        HandMadeRun("unconfident", [(10, 1000.0)], predicted=[(0, 0.3)] * 10, weights_source="shipped", batching=DEFAULT),
+        HandMadeRun("unconfident", [(10, 100.0)], predicted=[(0, 0.3)] * 10, weights_source="shipped", batching=BF16_RUN),
+    ],
+    # Random weights: nothing to agree on, so the guard is not applied and the faster configuration wins.
+    "random-weights": [
+        HandMadeRun("random-weights", [(10, 1000.0)], predicted=FP32_PREDICTED, batching=DEFAULT),
+        HandMadeRun("random-weights", [(10, 100.0)], predicted=flipped(FP32_PREDICTED, [0, 1, 2]), batching=BF16_RUN),
+    ],
+    # 1 GFLOP an item at 10 items/s: above a measured 5 GFLOP/s peak, half of a theoretical 20.
+    "above-peak": [
+        HandMadeRun("above-peak", [(10, 1000.0)], harness_metrics={
+            "flops_per_item": 1e9, "peak_flops_per_second": 5e9, "theoretical_peak_flops_per_second": 2e10})
+    ],
+    # One model over two inputs; make bench's run (the second) read one of them.
+    "two-inputs": [
+        HandMadeRun("two-inputs", [(4, 40.0)], dataset={"name": "openimage_sample", "seed": 1, "sha256": sha * 64},
+                    dagster_run_id=dagster_run_id)
+        for sha, dagster_run_id in (("1", None), ("2", BENCH_DAGSTER_RUN_ID))
+    ],
     "labelled": [
         HandMadeRun("labelled", [(4, 40.0)], expected_label="Tabby|TENCH"),
         HandMadeRun("labelled", [(2, 40.0)], expected_label="tabby"),
@@ -78,7 +128,10 @@ def built(tmp_path_factory):
     for model, history in HISTORY.items():
         ids[model] = metrics.run_ids[start:start + len(history)]
         start += len(history)
-    return {"result": metrics.result, "query": metrics.query, "ids": ids, "report": metrics.report.read_text()}
+    return {
+        "result": metrics.result, "query": metrics.query, "ids": ids, "report": metrics.report.read_text(),
+        "database": metrics.database,
+    }
 
 
 @pytest.mark.parametrize("model", ["batching-mode", "weights", "dataset"])
@@ -135,7 +188,8 @@ def test_the_accuracy_guard_passes_a_configuration_that_agrees_where_fp32_was_su
     fp32, bf16, broken = built["ids"]["agreement"]
     rows = built["query"](
         "SELECT run_id, baseline_run_id, compared_items, top1_agreement, confident_items, confident_agreement, "
-        "guard_applies, passes FROM configuration_agreement ORDER BY top1_agreement DESC"
+        "guard_applies, passes FROM configuration_agreement WHERE run_id IN (?, ?) ORDER BY top1_agreement DESC",
+        [bf16, broken],
     )
     assert rows == [(bf16, fp32, 10, 0.8, 5, 1.0, True, True), (broken, fp32, 10, 0.7, 5, 0.4, True, False)]
     (guard,) = [c for c in built["result"].get_asset_check_evaluations() if c.check_name == GUARD_CHECK]
@@ -153,16 +207,81 @@ def test_the_answer_is_the_fastest_configuration_that_passes_the_guard_and_its_s
     fp32, bf16, broken = built["ids"]["agreement"]
     # The broken configuration is faster (250 items/s) but fails the guard; bf16 (166.7) passes; fp32 is 125.
     assert built["query"](
-        "SELECT run_id, precision, memory_format, round(inference_items_per_second, 1), "
-        "round(speedup_over_beam_default, 3) FROM best_configuration WHERE model = 'agreement'"
-    ) == [(bf16, "bf16", "contiguous", 166.7, 1.333)]
+        "SELECT run_id, precision, memory_format, accuracy_guard, runs, beam_default_runs, "
+        "round(inference_items_per_second, 1), round(inference_speedup_over_beam_default, 3) "
+        "FROM best_configuration WHERE model = 'agreement'"
+    ) == [(bf16, "bf16", "contiguous", "passes", 1, 1, 166.7, 1.333)]
     assert "The answer" in built["report"]
+
+
+ANSWER_SQL = (
+    "SELECT backend, precision, accuracy_guard, runs, beam_default_runs, round(end_to_end_speedup_over_beam_default, 3), "
+    "round(after_load_speedup_over_beam_default, 3), round(inference_speedup_over_beam_default, 3) "
+    "FROM best_configuration WHERE model = ?"
+)
+
+
+def test_beams_default_run_twice_is_not_faster_than_itself(built):
+    # Medians over each configuration's runs: the default is the answer at 1x, resting on both runs.
+    assert built["query"](ANSWER_SQL, ["default-twice"]) == [("pytorch", "fp32", "reference", 2, 2, 1.0, None, 1.0)]
+    assert built["query"](
+        "SELECT inference_items_per_second FROM best_configuration WHERE model = 'default-twice'"
+    ) == [(10.5,)]
+
+
+def test_the_answer_names_the_end_to_end_speed_up_beside_the_one_with_the_load_set_apart(built):
+    # fp32: 30 items in 4 s with a 0.5 s load (8.57 items/s after it); ONNX Runtime: 12 s with a 10 s load.
+    assert built["query"](ANSWER_SQL, ["export"]) == [
+        ("onnxruntime", "fp32", "passes", 1, 2, round(2.5 / 7.5, 3), round(15 / (30 / 3.5), 3), 4.0)
+    ]
+    assert built["query"](
+        "SELECT round(load_seconds, 1), round(end_to_end_items_per_second, 2), round(items_per_second_after_load, 2) "
+        "FROM best_configuration WHERE model = 'export'"
+    ) == [(10.0, 2.5, 15.0)]
+
+
+@pytest.mark.parametrize("model", ["inference-failure", "unconfident"])
+def test_a_configuration_with_inference_failures_or_nothing_to_check_its_accuracy_by_never_wins(built, model):
+    assert built["query"](ANSWER_SQL, [model])[0][:3] == ("pytorch", "fp32", "reference")
+
+
+def test_with_random_weights_the_guard_is_not_applied_and_the_faster_configuration_wins(built):
+    (random_bf16,) = built["query"](
+        "SELECT passes, guard_applies FROM configuration_agreement a JOIN run_summary s USING (run_id) "
+        "WHERE s.model = 'random-weights'"
+    )
+    assert random_bf16 == (False, False)
+    assert built["query"](ANSWER_SQL, ["random-weights"])[0][:3] == ("pytorch", "bf16", "not applied: random weights")
+
+
+def test_a_run_above_the_measured_peak_says_so_rather_than_a_share_over_100_percent(built):
+    assert built["query"](
+        "SELECT is_above_measured_peak, utilization, theoretical_utilization FROM run_summary WHERE model = 'above-peak'"
+    ) == [(True, None, 0.5)]
+    above_peak = built["report"].split('id="above-peak"', 1)[1]
+    assert "this run went above it" in above_peak.split("</section>", 1)[0]
+
+
+def test_make_bench_prints_one_fastest_line_per_model_and_input_and_the_configured_warm_up(built, monkeypatch, capsys):
+    from bench_assets.cli.bench import print_summary
+
+    with duckdb.connect(str(built["database"])) as conn:
+        conn.execute("UPDATE run_summary SET warmup_seconds = 30")  # as if built with --vars '{warmup_seconds: 30}'
+    monkeypatch.setenv("BENCH_DUCKDB_PATH", str(built["database"]))
+    print_summary([BENCH_DAGSTER_RUN_ID])
+    printed = capsys.readouterr().out
+    assert "inference after the first 30 s of batches" in printed
+    (line,) = [line for line in printed.splitlines() if line.startswith("fastest so far")]
+    assert line.startswith("fastest so far: two-inputs in fp32, batches 1-8 (median of 1 run; no Beam default run yet): ")
+    assert "end to end" in line and "inference stage" in line
 
 
 def test_inference_throughput_over_parallel_workers_counts_shared_time_once(built):
     assert built["query"]("SELECT round(inference_items_per_second, 4) FROM run_summary WHERE model = 'parallel'") == [
         (round(8 / 3.0, 4),)
     ]
+    # But each item waited its share of a two-second batch of four: 500 ms, not the inverse throughput's 375.
+    assert built["query"]("SELECT item_latency_mean_ms FROM run_summary WHERE model = 'parallel'") == [(500.0,)]
     assert built["query"](
         "SELECT batches - warmup_batches, round(steady_inference_items_per_second, 4), round(inference_items_per_second, 4) "
         "FROM run_summary WHERE model = 'parallel-steady'"

@@ -39,7 +39,8 @@ SELECT s.benchmark, s.model, s.dataset_size AS items, s.predictions, s.failures,
        s.mean_batch_latency_ms, s.batch_latency_p50_ms AS p50_batch_latency_ms,
        s.batch_latency_p99_ms AS p99_batch_latency_ms, s.load_model_latency_ms,
        s.end_to_end_items_per_second AS items_per_s, s.steady_inference_items_per_second AS steady_items_per_s,
-       100 * s.utilization AS util_pct, s.cost_per_1000_inferences_usd AS usd_per_1000, s.peak_rss_mib,
+       CASE WHEN s.is_above_measured_peak THEN 'above peak' ELSE printf('%.1f', 100 * s.utilization) END AS util_pct,
+       s.cost_per_1000_inferences_usd AS usd_per_1000, s.peak_rss_mib,
        s.precision, s.memory_format, s.quantization, s.compile, s.backend, s.batching_mode
 FROM run_summary s JOIN runs r USING (run_id)
 WHERE list_contains(?, r.dagster_run_id)
@@ -56,16 +57,41 @@ def with_configuration_label(row: tuple) -> tuple:
     return (*row[: -len(CONFIGURATION_SETTINGS)], configuration_label(settings))
 
 
-# Per model of this invocation: the fastest configuration measured so far on this machine (the answer people
-# came for), from the best_configuration mart.
+# Per model and input of this invocation: the fastest configuration measured so far on this machine (the answer
+# people came for), from the best_configuration mart.
 BEST_SQL = """
-SELECT b.model, b.min_batch_size, b.max_batch_size, b.inference_items_per_second, b.speedup_over_beam_default,
+SELECT DISTINCT b.model, b.runs, b.beam_default_runs, b.load_seconds,
+       b.end_to_end_items_per_second, b.end_to_end_speedup_over_beam_default,
+       b.items_per_second_after_load, b.after_load_speedup_over_beam_default,
+       b.inference_items_per_second, b.inference_speedup_over_beam_default, b.min_batch_size, b.max_batch_size,
        b.precision, b.memory_format, b.quantization, b.compile, b.backend, b.batching_mode
-FROM best_configuration b JOIN run_summary s USING (benchmark, model, fingerprint_id, profile)
+FROM best_configuration b JOIN run_summary s USING (benchmark, model, fingerprint_id, profile, dataset_sha256)
 JOIN runs r ON r.run_id = s.run_id
 WHERE list_contains(?, r.dagster_run_id)
 ORDER BY b.model
 """
+# The warm-up window run_summary's steady figures leave out (dbt var warmup_seconds), as it was last built.
+WARMUP_SQL = "SELECT max(warmup_seconds) FROM run_summary"
+
+
+def fastest_line(best: tuple) -> str:
+    """One best_configuration row (with its configuration label) as the line a person acts on: end to end at the
+    size that ran, with the model load set apart, and the inference stage alone, each against Beam's default."""
+    (model, runs, default_runs, load_seconds, end_to_end, end_to_end_speedup, after_load, after_load_speedup,
+     inference, inference_speedup, low, high, configuration) = best
+
+    def rate(items_per_second, speedup) -> str:
+        over = f" ({speedup:.2f}x Beam's default)" if speedup is not None else ""
+        return f"{items_per_second:,.1f} items/s{over}"
+
+    rests_on = f"median of {runs} run{'s' * (runs != 1)}" + (
+        f"; Beam's default: {default_runs} run{'s' * (default_runs != 1)}" if default_runs else "; no Beam default run yet"
+    )
+    parts = [f"{rate(end_to_end, end_to_end_speedup)} end to end"]
+    if after_load is not None:
+        parts.append(f"{rate(after_load, after_load_speedup)} with the {load_seconds:,.1f} s model load set apart")
+    parts.append(f"{rate(inference, inference_speedup)} inference stage")
+    return f"fastest so far: {model} in {configuration}, batches {low}-{high} ({rests_on}): {', '.join(parts)}"
 
 
 # A line of Dagster's console logger: "<date> <time> <tz> - dagster - LEVEL - job - run id - step - message".
@@ -120,6 +146,7 @@ def print_summary(dagster_run_ids: list[str]) -> None:
         columns = [d[0] for d in table.description][: -len(CONFIGURATION_SETTINGS)] + ["configuration"]
         rows = [with_configuration_label(row) for row in table.fetchall()]
         best = [with_configuration_label(row) for row in conn.execute(BEST_SQL, [dagster_run_ids]).fetchall()]
+        (warmup_seconds,) = conn.execute(WARMUP_SQL).fetchone()
     formatted = [[figure(v) for v in row] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in formatted)) for i, c in enumerate(columns)]
     print()
@@ -128,12 +155,12 @@ def print_summary(dagster_run_ids: list[str]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
     print(
         "\ntop1_pct: accuracy where the right answer is known (masked words; the photos the generated images come "
-        "from), '-' where it is not.\nsteady_items_per_s: inference after the first 60 s of batches; '-' when the "
-        "whole run was warm-up, as quick-profile runs mostly are, so their figures are warm-up dominated."
+        f"from), '-' where it is not.\nsteady_items_per_s: inference after the first {warmup_seconds or 0:g} s of "
+        "batches; '-' when the whole run was warm-up, as quick-profile runs mostly are, so their figures are warm-up "
+        "dominated."
     )
-    for model, low, high, rate, speedup, configuration in best:
-        over = f", {speedup:.2f}x Beam's example default" if speedup is not None else ""
-        print(f"fastest so far: {model} in {configuration}, batches {low}-{high}: {rate:,.1f} items/s inference{over}")
+    for row in best:
+        print(fastest_line(row))
     from bench_assets.benchmarks import MODELS
 
     for model in sorted({row[1] for row in rows}):

@@ -1,11 +1,13 @@
 -- The accuracy guard. Every complete run in a configuration other than the reference one (fp32 / contiguous /
 -- unquantized / uncompiled / PyTorch, called fp32 below) is compared, item by item (by input line), with the
 -- latest complete run in the reference configuration of the same model, weights and input (same dataset sha256).
--- A faster configuration counts only if it predicts as well: MLPerf's rule, accuracy at least 99% of fp32's where
--- answers are known, and top-1 agreement of at least 99% on the items fp32 was confident about (top-1
--- probability >= 0.5). Plain overall agreement is reported but not gated: near-tied logits flip under bf16
--- without either answer being better. For seeded random weights the figures are
--- informational (guard_applies false): their logits are near-tied everywhere.
+-- A faster configuration counts only if it predicts as well, on evidence: MLPerf's rule, accuracy at least 99% of
+-- fp32's, where the input's answers are known (fp32 has an accuracy); and, this project's addition, top-1
+-- agreement of at least 99% on the items fp32 was confident about (top-1 probability >= 0.5), which needs such
+-- items. A run that cannot be checked (answers known but no accuracy; no confident items) does not pass. Plain
+-- overall agreement is reported but not gated: near-tied logits flip under bf16 without either answer being
+-- better. For seeded random weights the guard does not apply (guard_applies false): their logits are near-tied
+-- everywhere, so there is nothing to agree on; best_configuration ranks such configurations ungated.
 with runs as (
     select run_id, benchmark, model, started_at, dataset_sha256, weights_sha256, weights_source, top1_accuracy,
            is_reference_configuration as is_fp32
@@ -68,7 +70,9 @@ select
     baselines.top1_accuracy,
     baselines.baseline_top1_accuracy,
     baselines.guard_applies,
-    coalesce(baselines.top1_accuracy >= 0.99 * baselines.baseline_top1_accuracy, true)
-        and coalesce(agreement.confident_agreement >= 0.99, true) as passes
+    baselines.baseline_top1_accuracy is not null as answers_known,
+    (baselines.baseline_top1_accuracy is null
+        or coalesce(baselines.top1_accuracy >= 0.99 * baselines.baseline_top1_accuracy, false))
+        and coalesce(agreement.confident_agreement >= 0.99, false) as passes
 from baselines
 left join agreement using (run_id)

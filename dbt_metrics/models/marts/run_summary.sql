@@ -70,6 +70,7 @@ batch_figures as (
         count(*) as batches,
         sum(batch_size) as batched_items,
         any_value(busy.inference_seconds) as inference_seconds,
+        sum(latency_ms) as summed_latency_ms,
         quantile_cont(latency_ms, 0.50) as batch_latency_p50_ms,
         quantile_cont(latency_ms, 0.90) as batch_latency_p90_ms,
         quantile_cont(latency_ms, 0.99) as batch_latency_p99_ms,
@@ -120,7 +121,9 @@ run_metrics as (
         max(value) filter (where namespace = 'harness' and metric = 'peak_rss_bytes') / 1048576 as peak_rss_mib,
         max(value) filter (where namespace = 'harness' and metric = 'estimated_cost_usd') as estimated_cost_usd,
         max(value) filter (where namespace = 'harness' and metric = 'flops_per_item') as flops_per_item,
-        max(value) filter (where namespace = 'harness' and metric = 'peak_flops_per_second') as peak_flops_per_second
+        max(value) filter (where namespace = 'harness' and metric = 'peak_flops_per_second') as peak_flops_per_second,
+        max(value) filter (where namespace = 'harness' and metric = 'theoretical_peak_flops_per_second')
+            as theoretical_peak_flops_per_second
     from {{ ref('stg_metrics') }}
     group by run_id
 ),
@@ -212,10 +215,18 @@ summary as (
         item_figures.item_latency_p50_ms,
         item_figures.item_latency_p90_ms,
         item_figures.item_latency_p99_ms,
-        1000 * batch_figures.inference_seconds / batch_figures.batched_items as item_latency_mean_ms,
+        -- Each item's share of its batch's latency, averaged over items: batches that ran at once on several
+        -- workers each count in full (busy time over items would be inverse throughput, not a latency).
+        batch_figures.summed_latency_ms / batch_figures.batched_items as item_latency_mean_ms,
         batch_figures.batched_items / nullif(batch_figures.inference_seconds, 0) as inference_items_per_second,
         coalesce(predicted.predictions, 0) / nullif(run_metrics.wall_seconds, 0) as end_to_end_items_per_second,
+        -- End to end with the one-time model load (and, for a compiled or exported model, its compilation or
+        -- export) set apart: the rate the same configuration approaches over a much larger input.
+        coalesce(predicted.predictions, 0)
+            / nullif(run_metrics.wall_seconds - run_metrics.load_model_latency_ms / 1000, 0)
+            as items_per_second_after_load,
         coalesce(batch_figures.batches, 0) - coalesce(steady_figures.steady_batches, 0) as warmup_batches,
+        {{ var('warmup_seconds') }} as warmup_seconds,
         steady_figures.warmup_ended_at,
         steady_figures.steady_inference_items_per_second,
         steady_figures.steady_batch_latency_p50_ms,
@@ -227,8 +238,7 @@ summary as (
         run_metrics.peak_flops_per_second,
         run_metrics.flops_per_item * batch_figures.batched_items / nullif(batch_figures.inference_seconds, 0)
             as achieved_flops_per_second,
-        run_metrics.flops_per_item * batch_figures.batched_items / nullif(batch_figures.inference_seconds, 0)
-            / nullif(run_metrics.peak_flops_per_second, 0) as utilization,
+        run_metrics.theoretical_peak_flops_per_second,
         1000 * run_metrics.estimated_cost_usd / nullif(predicted.predictions, 0) as cost_per_1000_inferences_usd,
         runs.fingerprint_id,
         runs.cpu_model,
@@ -251,8 +261,14 @@ summary as (
 )
 
 -- Series number complete runs only: an incomplete run is visible here and nowhere in a trend.
+-- Utilization is a share of the measured matmul peak; a run that went faster than the probe did is above the
+-- measured ceiling (the probe fell short of what the machine's kernels reach), says so, and gets no share.
 select
     *,
+    achieved_flops_per_second > peak_flops_per_second as is_above_measured_peak,
+    case when achieved_flops_per_second <= peak_flops_per_second
+        then achieved_flops_per_second / peak_flops_per_second end as utilization,
+    achieved_flops_per_second / nullif(theoretical_peak_flops_per_second, 0) as theoretical_utilization,
     case when is_complete then
         row_number() over (partition by comparison_key, is_complete order by started_at, run_id) end as run_number,
     case when is_complete then count(*) over (partition by comparison_key, is_complete) end as comparable_runs
