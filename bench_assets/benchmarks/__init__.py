@@ -11,6 +11,7 @@ from bench_assets.benchmarks import (
     object_detection,
     sentiment,
     table_rows,
+    text_embedding,
 )
 from bench_assets.benchmarks.user_models import models_file, with_user_models
 
@@ -21,6 +22,7 @@ BUILT_IN = (
     object_detection.BENCHMARK,
     imagenet_rightfit.BENCHMARK,
     table_rows.BENCHMARK,
+    text_embedding.BENCHMARK,
 )
 # With a person's own models from the models file (bench_assets/benchmarks/user_models.py), each in its benchmark.
 BENCHMARKS = with_user_models(BUILT_IN, models_file())

@@ -29,12 +29,17 @@ class TimedInference:
         self._inference_fn = inference_fn
 
     def __call__(self, batch: Sequence, model, *args, **kwargs) -> list[PredictionResult]:
-        started_at = time.time()
-        start = time.perf_counter_ns()
-        results = list(self._inference_fn(batch, model, *args, **kwargs))
-        latency_us = (time.perf_counter_ns() - start) / 1_000
-        record = BatchRecord(uuid.uuid4().hex, len(batch), latency_us, started_at)
+        results, record = timed_batch(self._inference_fn, batch, model, *args, **kwargs)
         return [PredictionResult(r.example, (r.inference, record), r.model_id) for r in results]
+
+
+def timed_batch(inference_fn: Callable[..., Iterable], batch: Sequence, *args, **kwargs) -> tuple[list, BatchRecord]:
+    """inference_fn(batch, *args, **kwargs)'s results as a list, and the record of the batch's call."""
+    started_at = time.time()
+    start = time.perf_counter_ns()
+    results = list(inference_fn(batch, *args, **kwargs))
+    latency_us = (time.perf_counter_ns() - start) / 1_000
+    return results, BatchRecord(uuid.uuid4().hex, len(batch), latency_us, started_at)
 
 
 def busy_seconds(batches: Iterable[dict]) -> float:

@@ -1,7 +1,7 @@
 """A run's outputs: JSON-lines files in its run directory, one per bundle, loaded into DuckDB after the run.
 
 Each pipeline writes `predictions`, `failures` (line, item, stage, reason) and `batches` (one record per
-inference batch). The Dagster asset loads them into DuckDB once the pipeline has finished, so a pipeline never
+inference batch); an embedding pipeline also writes `embeddings` (each predicted line's vector). The Dagster asset loads them into DuckDB once the pipeline has finished, so a pipeline never
 needs a database connection and works on any runner.
 """
 
@@ -15,8 +15,7 @@ from pathlib import Path
 import apache_beam as beam
 
 from bench_assets.pipeline.batch_timing import BatchRecord
-from bench_assets.pipeline.failures import inference_failure_rows
-from bench_assets.pipeline.prediction_rows import BATCHES
+from bench_assets.pipeline.prediction_rows import BATCHES, EMBEDDINGS
 from bench_assets.pipeline.progress import ReportProgress
 
 
@@ -64,16 +63,13 @@ class WriteJsonLines(beam.PTransform):
         return rows | "Write" >> beam.ParDo(_WriteBundleJsonLines(self._prefix))
 
 
-def write_run_outputs(run_dir: Path, predicted, preprocess_failures, dead_letters) -> None:
-    """Writes a run's outputs from RunInference's results and both kinds of failure, counting progress.
+def write_run_outputs(run_dir: Path, predicted, failures, embeddings=None) -> None:
+    """Writes a run's outputs from its prediction rows and failure rows, counting progress.
 
     `predicted` is the output of a prediction-rows DoFn: main output rows, and a `batches` output carrying
     each item's BatchRecord as a plain tuple (so that Distinct can use Beam's deterministic coder).
+    `embeddings`: an embedding pipeline's {line, vector} rows.
     """
-    failures = (
-        preprocess_failures,
-        dead_letters.failed_inferences | "InferenceFailures" >> beam.FlatMap(inference_failure_rows),
-    ) | "AllFailures" >> beam.Flatten()
     progress_dir = str(run_dir / "progress")
     (
         predicted.predictions
@@ -92,6 +88,8 @@ def write_run_outputs(run_dir: Path, predicted, preprocess_failures, dead_letter
         | "BatchRows" >> beam.MapTuple(lambda *fields: BatchRecord(*fields)._asdict())
         | "WriteBatches" >> WriteJsonLines(run_dir, "batches")
     )
+    if embeddings is not None:
+        embeddings | "WriteEmbeddings" >> WriteJsonLines(run_dir, EMBEDDINGS)
 
 
 def read_output_rows(run_dir: Path, name: str) -> list[dict]:

@@ -6,6 +6,8 @@ import apache_beam as beam
 
 # The tagged output of ToPredictionRows that carries each item's batch record.
 BATCHES = "batches"
+# The tagged output of an embedding pipeline's rows that carries each item's vector (bench_assets/pipeline/embeddings.py).
+EMBEDDINGS = "embeddings"
 
 
 class RowFields:

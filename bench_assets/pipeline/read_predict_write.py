@@ -11,7 +11,7 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
-from bench_assets.pipeline.failures import FAILED
+from bench_assets.pipeline.failures import FAILED, inference_failure_rows
 from bench_assets.pipeline.input_lines import read_items
 from bench_assets.pipeline.outputs import write_run_outputs
 from bench_assets.pipeline.prediction_rows import BATCHES, RowFields, ToPredictionRows
@@ -37,5 +37,6 @@ def read_predict_write(
     to_infer = prepared.prepared if reorder is None else prepared.prepared | "Reorder" >> beam.ParDo(reorder)
     predicted, dead_letters = to_infer | inference_label >> RunInference(handler).with_exception_handling()
     rows = predicted | "ToPredictionRows" >> beam.ParDo(ToPredictionRows(fields)).with_outputs(BATCHES, main="predictions")
-    item_failures = (unreadable_lines, prepared[FAILED]) | "ItemFailures" >> beam.Flatten()
-    write_run_outputs(run_dir, rows, item_failures, dead_letters)
+    inference_failures = dead_letters.failed_inferences | "InferenceFailures" >> beam.FlatMap(inference_failure_rows)
+    failures = (unreadable_lines, prepared[FAILED], inference_failures) | "AllFailures" >> beam.Flatten()
+    write_run_outputs(run_dir, rows, failures)

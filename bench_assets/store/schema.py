@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS batches (
     latency_us DOUBLE NOT NULL,
     started_at DOUBLE NOT NULL
 );
+CREATE TABLE IF NOT EXISTS embeddings (
+    run_id VARCHAR NOT NULL,
+    line INTEGER NOT NULL,
+    vector FLOAT[] NOT NULL
+);
 CREATE TABLE IF NOT EXISTS metrics (
     run_id VARCHAR NOT NULL,
     namespace VARCHAR NOT NULL,
@@ -116,6 +121,8 @@ OUTPUT_COLUMNS = {
         "traceback": "VARCHAR",
     },
     "batches": {"batch_id": "VARCHAR", "batch_size": "INTEGER", "latency_us": "DOUBLE", "started_at": "DOUBLE"},
+    # An embedding benchmark's vectors, by input line (the embedding benchmarks only).
+    "embeddings": {"line": "INTEGER", "vector": "FLOAT[]"},
 }
 
 

@@ -6,8 +6,10 @@
 -- agreement of at least 99% on the items fp32 was confident about (top-1 probability >= 0.5), which needs such
 -- items. A run that cannot be checked (answers known but no accuracy; no confident items) does not pass. Plain
 -- overall agreement is reported but not gated: near-tied logits flip under bf16 without either answer being
--- better. For seeded random weights the guard does not apply (guard_applies false): their logits are near-tied
--- everywhere, so there is nothing to agree on; best_configuration ranks such configurations ungated.
+-- better. An embedding run is also compared vector by vector: every item's cosine similarity with the reference
+-- run's vector must be at least 0.99 (bf16 all-MiniLM-L6-v2 stays above 0.9999, an unrelated model of the same size
+-- below 0.5: test_text_embedding.py). For seeded random weights the guard does not apply (guard_applies false):
+-- their logits are near-tied everywhere, so there is nothing to agree on; best_configuration ranks them ungated.
 with runs as (
     select run_id, benchmark, model, started_at, dataset_sha256, weights_sha256, weights_source, top1_accuracy,
            is_reference_configuration as is_fp32
@@ -45,6 +47,18 @@ pairs as (
     join {{ ref('stg_predictions') }} as fp32 on fp32.run_id = baselines.baseline_run_id and fp32.line = configured.line
 ),
 
+vector_agreement as (
+    select
+        baselines.run_id,
+        min(list_cosine_similarity(configured.vector, reference.vector)) as min_vector_cosine,
+        avg(list_cosine_similarity(configured.vector, reference.vector)) as mean_vector_cosine
+    from baselines
+    join {{ ref('stg_embeddings') }} as configured on configured.run_id = baselines.run_id
+    join {{ ref('stg_embeddings') }} as reference
+        on reference.run_id = baselines.baseline_run_id and reference.line = configured.line
+    group by baselines.run_id
+),
+
 agreement as (
     select
         run_id,
@@ -67,12 +81,16 @@ select
     coalesce(agreement.confident_items, 0) as confident_items,
     agreement.confident_agreement,
     agreement.top1_in_fp32_top5,
+    vector_agreement.min_vector_cosine,
+    vector_agreement.mean_vector_cosine,
     baselines.top1_accuracy,
     baselines.baseline_top1_accuracy,
     baselines.guard_applies,
     baselines.baseline_top1_accuracy is not null as answers_known,
     (baselines.baseline_top1_accuracy is null
         or coalesce(baselines.top1_accuracy >= 0.99 * baselines.baseline_top1_accuracy, false))
-        and coalesce(agreement.confident_agreement >= 0.99, false) as passes
+        and coalesce(agreement.confident_agreement >= 0.99, false)
+        and coalesce(vector_agreement.min_vector_cosine >= 0.99, true) as passes
 from baselines
 left join agreement using (run_id)
+left join vector_agreement using (run_id)

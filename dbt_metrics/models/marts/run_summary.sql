@@ -202,7 +202,8 @@ summary as (
         coalesce(predicted.predictions, 0) + coalesce(failed.failures, 0) = runs.dataset_size
             and coalesce(accounted.lines_accounted, 0) = runs.dataset_size as is_complete,
         coalesce(predicted.labelled_predictions, 0) as labelled_predictions,
-        predicted.top1_accuracy,
+        -- An embedding run's quality figure stands as its accuracy (embedding_retrieval).
+        coalesce(retrieval.retrieval_top1, predicted.top1_accuracy) as top1_accuracy,
         predicted.top5_accuracy,
         coalesce(batch_figures.batches, 0) as batches,
         run_metrics.mean_batch_size,
@@ -258,6 +259,7 @@ summary as (
     left join predicted using (run_id)
     left join failed using (run_id)
     left join accounted using (run_id)
+    left join {{ ref('embedding_retrieval') }} as retrieval using (run_id)
 )
 
 -- Series number complete runs only: an incomplete run is visible here and nowhere in a trend.

@@ -1,0 +1,5 @@
+select
+    run_id,
+    line,
+    vector
+from {{ source('bench', 'embeddings') }}
