@@ -19,7 +19,16 @@ def test_cost_is_priced_like_beams_cost_benchmarks():
     assert cost.beam_gpu_price("Tesla T4") == 0.42
     assert cost.beam_gpu_price("NVIDIA A100-SXM4-80GB") == pytest.approx(4.7137)
     assert cost.beam_gpu_price("NVIDIA A100-SXM4-40GB") == pytest.approx(3.72)
+    assert cost.beam_gpu_price("NVIDIA A100 80GB PCIe") == pytest.approx(4.7137)
     assert cost.beam_gpu_price("NVIDIA H200") is None  # Beam has no price for it: set gpu_usd_per_hour
+
+
+@pytest.mark.parametrize(
+    "gpu, price", [("NVIDIA L4", 0.672), ("NVIDIA L40S", None), ("Tesla P4", 0.72), ("Tesla P40", None),
+                   ("Tesla V100-SXM2-16GB", 2.976), ("Tesla P100-PCIE-16GB", 1.752)],
+)
+def test_a_gpu_is_priced_by_its_exact_model_not_a_name_that_contains_another(gpu, price):
+    assert cost.beam_gpu_price(gpu) == price
 
 
 @pytest.mark.parametrize("prices", [{}, {"vcpu_usd_per_hour": 1.0, "memory_usd_per_gb_hour": 0.5}])

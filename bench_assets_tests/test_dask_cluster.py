@@ -107,14 +107,27 @@ def cluster(tmp_path):
         yield started
 
 
-def test_partition_runs_on_an_external_cluster_and_counts_its_workers_memory(cluster, bench_resources, query):
+@contextlib.contextmanager
+def on_one_core():
+    """This thread (the launcher: the in-process run) on one core, the workers started before keeping theirs."""
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, cores)
+
+
+def test_partition_runs_on_an_external_cluster_and_counts_its_workers_memory_and_cores(cluster, bench_resources, query):
     from bench_assets_tests.assets import language_model_weights, language_modeling_run, sentence_corpus
 
+    worker_cores = len(os.sched_getaffinity(0))
     materialize([sentence_corpus], bench_resources)
-    result = materialize(
-        [language_model_weights, language_modeling_run], bench_resources, partition_key="all-minilm-l6-v2",
-        run_config=run_config(runner="dask", dask_address=cluster.address),
-    )
+    with on_one_core() if worker_cores > 1 else contextlib.nullcontext():
+        result = materialize(
+            [language_model_weights, language_modeling_run], bench_resources, partition_key="all-minilm-l6-v2",
+            run_config=run_config(runner="dask", dask_address=cluster.address),
+        )
     (check,) = result.get_asset_check_evaluations()
     assert check.passed
     assert query("SELECT status, runner FROM runs") == [("finished", "dask")]
@@ -123,6 +136,13 @@ def test_partition_runs_on_an_external_cluster_and_counts_its_workers_memory(clu
     held_now = psutil.Process().memory_info().rss + sum(p.memory_info().rss for p in cluster.worker_processes())
     ((peak,),) = query("SELECT value FROM metrics WHERE metric = 'peak_rss_bytes'")
     assert peak >= 0.8 * held_now
+    # The cost is priced on the workers' cores (their host's, once), not the launcher's one.
+    metrics = dict(query("SELECT metric, value FROM metrics WHERE namespace = 'harness'"))
+    settings = bench_resources["settings"]
+    assert metrics["priced_cores"] == worker_cores
+    assert metrics["estimated_cost_usd"] == pytest.approx(metrics["pipeline_wall_seconds"] / 3600 * (
+        worker_cores * settings.vcpu_usd_per_hour + peak / 1e9 * settings.memory_usd_per_gb_hour
+    ))
 
 
 def test_unreachable_scheduler_fails_the_run_at_once_naming_it(bench_resources, query, tmp_path):

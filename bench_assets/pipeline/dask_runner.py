@@ -67,6 +67,8 @@ from apache_beam.runners.dask.transform_evaluator import (
 )
 from apache_beam.transforms.sideinputs import SideInputMap
 
+from bench_assets.machine.fingerprint import usable_cores
+
 # A partition of `Create` holds at most this many elements (Beam's own default size).
 MAX_PARTITION_SIZE = 128
 # How long a run waits for the scheduler before failing; a run can set --dask_connection_timeout.
@@ -86,10 +88,6 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> ddist.Client:
         ) from error
 
 
-def _usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _host(address: str) -> str:
     return address.rsplit(":", 1)[0]
 
@@ -97,7 +95,7 @@ def _host(address: str) -> str:
 def threads_per_task(client: ddist.Client) -> dict[str, int]:
     """Torch threads for each task, by worker host: the host's cores shared among the task threads on it."""
     workers = client.scheduler_info(n_workers=-1)["workers"]
-    cores = client.run(_usable_cores)
+    cores = client.run(usable_cores)
     task_threads = collections.Counter()
     for address, worker in workers.items():
         task_threads[_host(address)] += worker["nthreads"]
@@ -361,6 +359,13 @@ class CompleteDaskRunner(dask_runner.DaskRunner):
     def worker_memory(self) -> dict[int, int]:
         """Resident bytes of each live worker process, by pid."""
         return dict(self.client.run(_process_memory, on_error="ignore").values())
+
+    def worker_cores(self) -> int:
+        """The cores the workers run on: each worker host's usable cores, once per host."""
+        cores_by_host = {}
+        for address, cores in self.client.run(usable_cores).items():
+            cores_by_host[_host(address)] = max(cores, cores_by_host.get(_host(address), 0))
+        return sum(cores_by_host.values())
 
     def run_pipeline(self, pipeline, options):
         dask_options = options.view_as(dask_runner.DaskOptions).get_all_options(drop_default=True, current_only=True)

@@ -13,6 +13,7 @@ import psutil
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
+from bench_assets.machine.fingerprint import usable_cores
 from bench_assets.pipeline.beam_metrics import BEAM_METRICS_NAMESPACE, beam_metric_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 
@@ -104,6 +105,15 @@ class PipelineRun:
     metric_rows: list[dict]
     wall_seconds: float
     peak_rss_bytes: int
+    cores: int | None  # the cores the work ran on (a Dask cluster's workers'); None where unknown (a remote runner)
+
+
+def pipeline_cores(settings: RunnerSettings, runner) -> int | None:
+    """The cores a pipeline's work runs on: this machine's for the direct runner, the workers' hosts' on Dask, and
+    unknown on a runner reached through its own options (Dataflow, Flink, ...)."""
+    if hasattr(runner, "worker_cores"):
+        return runner.worker_cores()
+    return usable_cores() if settings.runner == "direct" else None
 
 
 class PeakMemory:
@@ -171,6 +181,7 @@ def run_pipeline(
             result = pipeline.run()
             state = result.wait_until_finish()
         wall_seconds = time.perf_counter() - start
+        cores = pipeline_cores(settings, pipeline.runner)
     if state != PipelineState.DONE:
         raise RuntimeError(f"the Beam pipeline ended in state {state}")
-    return PipelineRun(beam_metric_rows(result, metrics_namespace), wall_seconds, memory.peak_bytes)
+    return PipelineRun(beam_metric_rows(result, metrics_namespace), wall_seconds, memory.peak_bytes, cores)

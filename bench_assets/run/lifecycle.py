@@ -19,7 +19,7 @@ from bench_assets.pipeline.batch_timing import busy_seconds
 from bench_assets.pipeline.input_lines import count_lines
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
-from bench_assets.pipeline.runner import run_pipeline
+from bench_assets.pipeline.runner import PipelineRun, run_pipeline
 from bench_assets.settings import BenchmarkSettings
 from bench_assets.run.run_config import InferenceRunConfig
 from bench_assets.spec import BenchmarkSpec, DatasetSpec, PipelineRequest
@@ -62,16 +62,19 @@ def hardware_efficiency(flops_per_item: int | None, peak_flops: float | None, ru
     return {"achieved_flops_per_second": achieved, "utilization": achieved / peak_flops}
 
 
-def run_cost(settings: BenchmarkSettings, fingerprint: dict, device: str, wall_seconds: float, peak_rss_bytes: int):
-    """The run's estimated cost at the settings' prices: the cores it could use, its peak memory and, on a GPU,
-    one GPU; None on a GPU nobody priced (no gpu_usd_per_hour set, and Beam has no price for it)."""
+def run_cost(settings: BenchmarkSettings, fingerprint: dict, device: str, pipeline_run: PipelineRun):
+    """The run's estimated cost at the settings' prices: the cores its work ran on (on Dask, the workers'), its
+    peak memory and, on a GPU, one GPU; None where the cores are unknown (a remote runner) or on a GPU nobody
+    priced (no gpu_usd_per_hour set, and Beam has no price for it)."""
+    if pipeline_run.cores is None:
+        return None
     gpu_price = 0.0
     if device == "GPU":
         gpu_price = settings.gpu_usd_per_hour if settings.gpu_usd_per_hour is not None else beam_gpu_price(fingerprint["gpu"])
         if gpu_price is None:
             return None
     return estimated_cost_usd(
-        wall_seconds, fingerprint["usable_cores"], peak_rss_bytes, settings.vcpu_usd_per_hour,
+        pipeline_run.wall_seconds, pipeline_run.cores, pipeline_run.peak_rss_bytes, settings.vcpu_usd_per_hour,
         settings.memory_usd_per_gb_hour, gpu_price,
     )
 
@@ -181,13 +184,14 @@ def execute_benchmark_run(
             benchmark.metrics_namespace(spec.configuration),
         )
         context.log.info(f"run {run_id} pipeline done: {monitor.describe()}")
-        cost = run_cost(settings, fingerprint, batching["device"], pipeline_run.wall_seconds, pipeline_run.peak_rss_bytes)
+        cost = run_cost(settings, fingerprint, batching["device"], pipeline_run)
         efficiency = hardware_efficiency(weights.get("flops_per_item"), peak_flops, run_dir)
         harness_metrics = [
             {"namespace": HARNESS_NAMESPACE, "metric": name, "value": value, "unit": unit}
             for name, value, unit in (
                 ("pipeline_wall_seconds", pipeline_run.wall_seconds, "s"),
                 ("peak_rss_bytes", pipeline_run.peak_rss_bytes, "bytes"),
+                ("priced_cores", pipeline_run.cores, "cores"),
                 ("estimated_cost_usd", cost, "USD"),
                 ("flops_per_item", weights.get("flops_per_item"), "FLOP"),
                 ("peak_flops_per_second", peak_flops, "FLOP/s"),
