@@ -13,7 +13,7 @@ from dagster_duckdb import DuckDBResource
 from bench_assets.store import runs as results
 from bench_assets.run.cost import beam_gpu_price, estimated_cost_usd
 from bench_assets.run.configuration import ModelConfiguration
-from bench_assets.machine.peak import peak_flops_per_second
+from bench_assets.machine.peak import CACHE_FOLDER as PEAK_CACHE_FOLDER, machine_peak
 from bench_assets.machine.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.pipeline.batch_timing import busy_seconds
 from bench_assets.pipeline.input_lines import count_lines
@@ -52,14 +52,16 @@ def check_configuration(benchmark: BenchmarkSpec, batching: dict) -> None:
 
 def hardware_efficiency(flops_per_item: int | None, peak_flops: float | None, run_dir: Path) -> dict:
     """The inference stage's achieved FLOP/s (FLOPs per item x items per second inference was busy) and its share
-    of the machine's matmul peak in the run's precision, for the materialization's metadata; empty where FLOPs are
-    not counted. run_summary derives the same from the stored FLOPs, peak and batches."""
+    of the machine's measured matmul peak in the run's precision, or that it went above that peak, for the
+    materialization's metadata; empty where FLOPs are not counted. run_summary derives the same from the stored
+    FLOPs, peak and batches."""
     batches = read_output_rows(run_dir, "batches")
     seconds = busy_seconds(batches)
     if flops_per_item is None or not peak_flops or not seconds:
         return {}
     achieved = flops_per_item * sum(batch["batch_size"] for batch in batches) / seconds
-    return {"achieved_flops_per_second": achieved, "utilization": achieved / peak_flops}
+    share = {"utilization": achieved / peak_flops} if achieved <= peak_flops else {"above_measured_peak": True}
+    return {"achieved_flops_per_second": achieved, **share}
 
 
 def run_cost(settings: BenchmarkSettings, fingerprint: dict, device: str, pipeline_run: PipelineRun):
@@ -132,13 +134,14 @@ def execute_benchmark_run(
         )
     runner_options = {"pipeline_args": runner.pipeline_args(), "workers": runner.workers}
     fingerprint = environment_fingerprint(runner.runner, runner_options)
-    # Measured once per fingerprint and cached: the ceiling this run's achieved FLOP/s is set against.
-    peak_flops = None
+    # Measured once per machine and cached: the ceiling this run's achieved FLOP/s is set against.
+    peak = None
     if weights.get("flops_per_item") is not None:
-        peak_flops = peak_flops_per_second(
-            settings.root / "hardware", fingerprint_id(fingerprint), batching["precision"],
+        peak = machine_peak(
+            settings.root / PEAK_CACHE_FOLDER, fingerprint, batching["precision"],
             "cuda" if batching["device"] == "GPU" else "cpu",
         )
+    peak_flops = peak and peak.measured_flops_per_second
     run_id = uuid.uuid4().hex
     run_dir = settings.run_dir(run_id)
     snapshot, dataset_size = snapshot_input(input_file, run_dir, benchmark.items_limit.get(settings.profile))
@@ -195,6 +198,7 @@ def execute_benchmark_run(
                 ("estimated_cost_usd", cost, "USD"),
                 ("flops_per_item", weights.get("flops_per_item"), "FLOP"),
                 ("peak_flops_per_second", peak_flops, "FLOP/s"),
+                ("theoretical_peak_flops_per_second", peak and peak.theoretical_flops_per_second, "FLOP/s"),
             )
             if value is not None
         ]
