@@ -12,6 +12,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from bench_assets.machine.fingerprint import fingerprint_id
 from bench_assets.store import runs as results
 from bench_assets.defs.warehouse import change_points, dbt_resource, warehouse_dbt_assets
 from bench_assets.defs.regression_checks import regression_checks
@@ -19,9 +20,25 @@ from bench_assets.defs.report import REPORT_PATH, benchmark_report
 from bench_assets.settings import BenchmarkSettings
 
 FIRST_DAY = datetime(2026, 11, 1, 3, 50, tzinfo=timezone.utc)
-FINGERPRINT = {
-    "cpu_model": "Test CPU", "usable_cores": 2, "torch_threads": 2, "gpu": None, "packages": {"torch": "2.14.1"}
+MACHINE = {
+    "architecture": "x86_64", "cpu_vendor": "GenuineIntel", "cpu_family": "6", "cpu_model_number": "167",
+    "cpu_stepping": "1", "cpu_model": "Test CPU", "instruction_sets": ["avx2", "fma", "avx512f", "avx512_bf16"],
+    "torch_cpu_capability": "AVX512", "logical_cores": 2, "memory_gib": 24, "gpu": None,
 }
+FINGERPRINT = {
+    "machine": MACHINE, "cpu_model": "Test CPU", "usable_cores": 2, "torch_threads": 2, "gpu": None,
+    "packages": {"torch": "2.14.1", "apache-beam": "2.77.0"}, "commit": "a1b2c3d4e5f6",
+}
+
+
+def fingerprint_with(packages: dict | None = None, machine: dict | None = None, **fields) -> dict:
+    """FINGERPRINT with some package versions, machine fields or top-level fields changed."""
+    return {
+        **FINGERPRINT,
+        "machine": {**MACHINE, **(machine or {})},
+        "packages": {**FINGERPRINT["packages"], **(packages or {})},
+        **fields,
+    }
 
 
 @dataclass
@@ -36,7 +53,7 @@ class HandMadeRun:
     failures: int = 0
     profile: str = "smoke"
     benchmark: str = "image_classification"
-    fingerprint_id: str = "fp-test"
+    fingerprint: dict = field(default_factory=lambda: FINGERPRINT)
     status: str = "finished"
     batching: dict = field(default_factory=lambda: {"min_batch_size": 1, "max_batch_size": 8, "device": "CPU"})
     weights_sha256: str = "0" * 64
@@ -49,6 +66,8 @@ class HandMadeRun:
     failure_stage: str = "decode"  # the stage every failure is recorded at
     harness_metrics: dict[str, float] = field(default_factory=dict)  # beside the wall time and peak memory
     dagster_run_id: str | None = None
+    # Recorded as before machines were identified: no machine part, commit or machine columns; the old key.
+    legacy_key: str | None = None
 
 
 def write_runs(database: Path, runs: list[HandMadeRun], work_dir: Path) -> list[str]:
@@ -71,8 +90,8 @@ def write_runs(database: Path, runs: list[HandMadeRun], work_dir: Path) -> list[
                     dataset_size=items + run.failures + run.lost,
                     weights_source=run.weights_source,
                     weights_sha256=run.weights_sha256,
-                    fingerprint=FINGERPRINT,
-                    fingerprint_id=run.fingerprint_id,
+                    fingerprint=run.fingerprint,
+                    fingerprint_id=fingerprint_id(run.fingerprint),
                     dagster_run_id=run.dagster_run_id,
                     dataset=run.dataset,
                 ),
@@ -94,6 +113,13 @@ def write_runs(database: Path, runs: list[HandMadeRun], work_dir: Path) -> list[
             else:
                 results.fail_run(conn, run_id, "RuntimeError: hand-made failure")
             conn.execute("UPDATE runs SET started_at = ? WHERE run_id = ?", [FIRST_DAY + timedelta(days=day), run_id])
+            if run.legacy_key:
+                old_fingerprint = {k: v for k, v in run.fingerprint.items() if k not in ("machine", "commit")}
+                conn.execute(
+                    "UPDATE runs SET machine_id = NULL, machine_label = NULL, torch_threads = NULL, "
+                    "comparison_key = ?, fingerprint = ? WHERE run_id = ?",
+                    [run.legacy_key, json.dumps(old_fingerprint), run_id],
+                )
             run_ids.append(run_id)
     return run_ids
 

@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from bench_assets_tests.run_history import HandMadeRun, build_metrics
+from bench_assets_tests.run_history import HandMadeRun, build_metrics, fingerprint_with
 
 RUNS_EACH_SIDE = 6  # six runs one way, then six the other: under one key, a +50% step (a regression)
 
@@ -44,11 +44,20 @@ HISTORY = {
         {"batching": {**BERT_BATCHING, "mode": "length_bucketed"}},
     ),
     "weights": step_history("weights", {"weights_sha256": "a" * 64}, {"weights_sha256": "b" * 64}),
+    # Two machines alike but for one instruction set (AVX-512 BF16): never one series.
+    "machine": step_history(
+        "machine",
+        {"fingerprint": fingerprint_with(machine={"instruction_sets": ["avx2", "fma", "avx512f", "avx512_bf16"]})},
+        {"fingerprint": fingerprint_with(machine={"instruction_sets": ["avx2", "fma", "avx512f"]})},
+    ),
     "dataset": step_history(
         "dataset",
         {"dataset": {"name": "openimage_sample", "source": "generated", "seed": 1, "sha256": "c" * 64}},
         {"dataset": {"name": "openimage_sample", "source": "/data/openimages", "seed": 1, "sha256": "d" * 64}},
     ),
+    # Two runs recorded before machines were identified (under their old key), then one after: two series.
+    "legacy": [HandMadeRun("legacy", [(4, 40.0)], legacy_key="old-key") for _ in range(2)]
+    + [HandMadeRun("legacy", [(4, 40.0)])],
     # Four complete runs, then one that lost a line (and whose figures are off): visible, in no series.
     "lossy": [HandMadeRun("lossy", [(2, 40.0), (2, 40.0)]) for _ in range(4)]
     + [HandMadeRun("lossy", [(2, 400.0), (2, 400.0)], lost=1)],
@@ -134,8 +143,8 @@ def built(tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize("model", ["batching-mode", "weights", "dataset"])
-def test_runs_that_differ_in_batching_weights_or_dataset_never_share_a_series(built, model):
+@pytest.mark.parametrize("model", ["batching-mode", "weights", "dataset", "machine"])
+def test_runs_that_differ_in_batching_weights_dataset_or_machine_never_share_a_series(built, model):
     query = built["query"]
     keys = query("SELECT DISTINCT comparison_key FROM run_summary WHERE model = ?", [model])
     assert len(keys) == 2
@@ -145,6 +154,23 @@ def test_runs_that_differ_in_batching_weights_or_dataset_never_share_a_series(bu
     # Under one key the step from 40 to 60 ms would be a regression; as two flat series it is none.
     assert query("SELECT count(*) FROM regressions WHERE model = ?", [model]) == [(0,)]
     assert query("SELECT count(*) FROM change_points") == [(0,)]
+
+
+def test_each_run_names_its_machine_by_cpu_and_instruction_sets(built):
+    assert built["query"]("SELECT DISTINCT machine_label FROM run_summary WHERE model = 'machine' ORDER BY 1") == [
+        ("Test CPU (fam 6 model 167) AVX-512 BF16, 2 cores",), ("Test CPU (fam 6 model 167) AVX-512, 2 cores",)
+    ]
+
+
+def test_runs_recorded_before_machines_were_identified_load_and_keep_their_own_series(built):
+    rows = built["query"](
+        "SELECT comparison_key, machine_id LIKE 'legacy-%', machine_label, project_commit, torch_threads, run_number "
+        "FROM run_summary WHERE model = 'legacy' ORDER BY started_at"
+    )
+    old_label = "Test CPU, 2 cores (instruction sets not recorded)"
+    assert rows[:2] == [("old-key", True, old_label, "unknown", 2, 1), ("old-key", True, old_label, "unknown", 2, 2)]
+    assert rows[2][0] != "old-key" and rows[2][1:] == (False, "Test CPU (fam 6 model 167) AVX-512 BF16, 2 cores",
+                                                       "a1b2c3d4e5f6", 2, 1)
 
 
 def test_a_run_that_lost_an_item_is_visible_but_in_no_series(built):

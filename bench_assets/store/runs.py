@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import psutil
 
+from bench_assets.machine import fingerprint as fingerprints
 from bench_assets.store.schema import OUTPUT_COLUMNS, checked_name, create_schema
 
 def now() -> datetime:
@@ -52,21 +53,38 @@ class RunRecord:
     dataset: dict = field(default_factory=dict)
 
     @property
+    def machine_id(self) -> str:
+        return fingerprints.machine_id(self.fingerprint)
+
+    @property
+    def machine_label(self) -> str:
+        return fingerprints.machine_label(self.fingerprint)
+
+    @property
+    def torch_threads(self) -> int | None:
+        return self.fingerprint.get("torch_threads")
+
+    @property
     def comparison_key(self) -> str:
         """Runs form one series (and are compared for regressions) only when everything in COMPARISON agrees."""
         measured = {name: getattr(self, name) for name in COMPARISON}
         return hashlib.sha256(json.dumps(measured, sort_keys=True).encode()).hexdigest()[:16]
 
 
-# Everything that changes what a run measures, in one list. `batching` is the run config's batching(): every run
-# setting that changes the work (mode, bounds, device, and any added later) belongs there; `fingerprint_id`
-# covers the machine, threads, library versions, the runner and its options.
-COMPARISON = ("benchmark", "model", "profile", "dataset", "batching", "weights_sha256", "fingerprint_id")
+# The same work on the same machine in the same configuration, in one list. `batching` is the run config's
+# batching(): every run setting that changes the work (mode, bounds, device, and any added later) belongs there.
+# What changes under test (library versions, the project's commit: the rest of the fingerprint) is recorded with
+# each run and left out, so that an upgrade shows as a change point within its series. Each name is a column of
+# `runs` (and a field of RunRecord), so that compare can tell which of them two runs differ in.
+COMPARISON = (
+    "benchmark", "model", "profile", "dataset", "batching", "weights_sha256", "machine_id", "torch_threads", "runner",
+    "runner_options",
+)
 
 RUN_COLUMNS = (
     "run_id, benchmark, model, profile, runner, runner_options, batching, dataset_size, weights_source, "
-    "weights_sha256, fingerprint, fingerprint_id, dagster_run_id, dataset, comparison_key, started_at, status, "
-    "pid, host, process_started_at"
+    "weights_sha256, fingerprint, fingerprint_id, machine_id, machine_label, torch_threads, dagster_run_id, dataset, "
+    "comparison_key, started_at, status, pid, host, process_started_at"
 )
 
 
@@ -92,7 +110,7 @@ def start_run(conn: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     create_schema(conn)
     pid, host, process_started_at = this_process()
     conn.execute(
-        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
         [
             run.run_id,
             run.benchmark,
@@ -106,6 +124,9 @@ def start_run(conn: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
             run.weights_sha256,
             json.dumps(run.fingerprint),
             run.fingerprint_id,
+            run.machine_id,
+            run.machine_label,
+            run.torch_threads,
             run.dagster_run_id,
             json.dumps(run.dataset),
             run.comparison_key,

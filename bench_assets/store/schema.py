@@ -97,6 +97,9 @@ ADDED_COLUMNS = (
     ("failures", "traceback", "VARCHAR"),
     ("runs", "dataset", "JSON"),
     ("runs", "comparison_key", "VARCHAR"),
+    ("runs", "machine_id", "VARCHAR"),
+    ("runs", "machine_label", "VARCHAR"),
+    ("runs", "torch_threads", "INTEGER"),
 )
 
 # Column types of each pipeline output, for reading its JSON lines.

@@ -1,6 +1,8 @@
 -- One row per run, with the fingerprint fields that say where it ran, the batching and model configuration it
--- was given (runs recorded before a setting existed ran at its default) and the input it read. comparison_key is the platform's (bench_assets/store/runs.py: everything that changes what a run
--- measures); runs written before it existed get one from what they recorded, so they stay apart from newer runs.
+-- was given (runs recorded before a setting existed ran at its default) and the input it read. comparison_key is
+-- the platform's (bench_assets/store/runs.py COMPARISON: the same work on the same machine in the same
+-- configuration); runs written before it existed get one from what they recorded, so they stay apart from newer
+-- runs, as do runs keyed before library versions left the key (their key includes the whole fingerprint).
 select
     run_id,
     benchmark,
@@ -33,9 +35,21 @@ select
     weights_sha256,
     fingerprint,
     fingerprint_id,
+    -- The machine by what decides its speed (bench_assets/machine/fingerprint.py). Runs recorded before the
+    -- machine was identified name it by their CPU model, cores and GPU: their instruction sets are unknown.
+    coalesce(machine_id, 'legacy-' || left(md5(concat_ws('|',
+        fingerprint ->> 'cpu_model', fingerprint ->> 'usable_cores', fingerprint ->> 'gpu'
+    )), 16)) as machine_id,
+    coalesce(machine_label, concat_ws(', ',
+        fingerprint ->> 'cpu_model', (fingerprint ->> 'usable_cores') || ' cores', fingerprint ->> 'gpu'
+    ) || ' (instruction sets not recorded)') as machine_label,
+    fingerprint -> 'machine' -> 'instruction_sets' as instruction_sets,
+    fingerprint -> 'machine' ->> 'torch_cpu_capability' as torch_cpu_capability,
+    coalesce(fingerprint ->> 'commit', 'unknown') as project_commit,
+    fingerprint -> 'packages' as packages,
     fingerprint ->> 'cpu_model' as cpu_model,
     cast(fingerprint ->> 'usable_cores' as integer) as usable_cores,
-    cast(fingerprint ->> 'torch_threads' as integer) as torch_threads,
+    coalesce(torch_threads, cast(fingerprint ->> 'torch_threads' as integer)) as torch_threads,
     fingerprint ->> 'gpu' as gpu,
     fingerprint ->> 'python' as python_version,
     fingerprint -> 'packages' ->> 'torch' as torch_version,
