@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from dagster import DagsterUnknownPartitionError
+from dagster import DagsterInvalidConfigError, DagsterUnknownPartitionError
 
 from bench_assets.cli import bench
 from bench_assets_tests.assets import image_classification_run, language_modeling_run
 from bench_assets_tests.assets import image_model_weights
+from bench_assets.run.run_settings import RUN_SETTINGS
 from bench_assets.run.weights import weights_info_path
 from bench_assets.run.weights import file_sha256
 from bench_assets_tests.conftest import materialize, with_settings
@@ -42,13 +43,12 @@ def fake_prepared_weights(settings, model: str) -> Path:
         (image_classification_run, {"min_batch_size": 50, "max_batch_size": 10}, "max_batch_size (10) must not be below min_batch_size (50)"),
         (image_classification_run, {"min_batch_size": 0}, "min_batch_size must be at least 1, got 0"),
         (image_classification_run, {"min_batch_size": 1, "max_batch_size": -5}, "max_batch_size must be at least 1, got -5"),
-        (image_classification_run, {"device": "TPU"}, "device 'TPU' is unknown; accepted values: ['CPU', 'GPU']"),
         (image_classification_run, {"runner": "sparkle"}, "runner 'sparkle' is unknown; accepted values: ['direct'"),
         # Checked in Beam's example mode too, where the bounds are not used.
         (language_modeling_run, {"min_batch_size": -1}, "min_batch_size must be at least 1, got -1"),
         (language_modeling_run, {"batching_mode": "sorted"}, "batching_mode 'sorted' is unknown; accepted values: ['beam_example', 'length_bucketed']"),
     ],
-    ids=["min-above-max", "zero-min", "negative-max", "unknown-device", "unknown-runner", "lm-negative-min", "lm-unknown-mode"],
+    ids=["min-above-max", "zero-min", "negative-max", "unknown-runner", "lm-negative-min", "lm-unknown-mode"],
 )
 def test_bad_run_config_fails_before_any_work(asset, config, expected, bench_resources):
     partition = IMAGE_MODEL if asset is image_classification_run else "all-minilm-l6-v2"
@@ -57,6 +57,27 @@ def test_bad_run_config_fails_before_any_work(asset, config, expected, bench_res
         raise_on_error=False,
     )
     assert expected in step_error(result)
+    assert_nothing_started(bench_resources)
+
+
+def test_the_launchpad_offers_each_run_settings_choices():
+    # Each setting of the run settings table is an enum of its values in the run config's schema: the launchpad
+    # offers them, with the default filled in.
+    fields = image_classification_run.op.config_schema.config_type.fields
+    for setting in RUN_SETTINGS:
+        choices = fields[setting.name].config_type.inner_type  # Noneable: a field with a default
+        assert [value.config_value for value in choices.enum_values] == list(setting.values)
+        assert fields[setting.name].default_value == setting.default
+
+
+@pytest.mark.parametrize(("setting", "value"), [("device", "TPU"), ("precision", "int4"), ("compile", "inductor")])
+def test_a_value_a_setting_does_not_offer_is_refused_before_any_work(setting, value, bench_resources):
+    name = image_classification_run.key.path[-1]
+    with pytest.raises(DagsterInvalidConfigError, match=f"config:{setting} not in enum type {setting} got {value}"):
+        materialize(
+            [image_classification_run], bench_resources, partition_key=IMAGE_MODEL,
+            run_config={"ops": {name: {"config": {setting: value}}}},
+        )
     assert_nothing_started(bench_resources)
 
 

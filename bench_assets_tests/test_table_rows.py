@@ -111,4 +111,4 @@ def test_a_configured_weights_file_is_refused_naming_it(bench_resources, tmp_pat
 
 def test_a_gpu_run_is_refused():
     with pytest.raises(ValueError, match="runs on the CPU only"):
-        TableRowsRunConfig(device="GPU").batching()
+        TableRowsRunConfig(device="GPU").run_settings()

@@ -9,6 +9,8 @@ import re
 
 import duckdb
 
+from bench_assets.run.run_settings import RUN_SETTINGS
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY,
@@ -140,8 +142,26 @@ def checked_name(name: str) -> str:
     return name
 
 
+def write_run_settings(conn: duckdb.DuckDBPyConnection) -> None:
+    """The run settings table (bench_assets/run/run_settings.py) as dbt reads it: the defaults of runs recorded
+    before a setting existed, and the setting columns of the marts. Rewritten whole, so an added setting lands."""
+    conn.execute(
+        "CREATE OR REPLACE TABLE run_settings (position INTEGER, setting VARCHAR, default_value VARCHAR, "
+        "accepted_values VARCHAR[], configures_model BOOLEAN, description VARCHAR)"
+    )
+    conn.executemany(
+        "INSERT INTO run_settings VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (position, checked_name(setting.name), setting.default, list(setting.values), setting.configures_model,
+             setting.description)
+            for position, setting in enumerate(RUN_SETTINGS)
+        ],
+    )
+
+
 def create_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(SCHEMA)
+    write_run_settings(conn)
     for table, column, sql_type in ADDED_COLUMNS:
         if sql_type not in SQL_TYPES:
             raise ValueError(f"unexpected column type {sql_type!r}")

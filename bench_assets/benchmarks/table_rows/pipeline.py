@@ -119,8 +119,8 @@ def model_handler(model_path: str, min_batch_size: int, max_batch_size: int) -> 
 class TableRowsRunConfig(InferenceRunConfig):
     """The shared run settings; scikit-learn predicts on the CPU only, so a GPU run is refused."""
 
-    def batching(self) -> dict:
-        bounds = super().batching()
+    def run_settings(self) -> dict:
+        bounds = super().run_settings()
         if self.device != "CPU":
             raise ValueError(f"device {self.device!r}: scikit-learn's LinearRegression runs on the CPU only")
         return bounds
@@ -132,7 +132,7 @@ def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
         input_file=run.input_file,
         run_dir=run.run_dir,
         prepare=PrepareItems(table_row_features),
-        handler=model_handler(str(run.state_dict_path), run.batching["min_batch_size"], run.batching["max_batch_size"]),
+        handler=model_handler(str(run.state_dict_path), run.run_settings["min_batch_size"], run.run_settings["max_batch_size"]),
         fields=RegressionRow(),
         read_label="ReadTableRows",
         prepare_label="ParseTableRows",

@@ -13,19 +13,18 @@ select
     batching,
     cast(batching ->> 'min_batch_size' as integer) as min_batch_size,
     cast(batching ->> 'max_batch_size' as integer) as max_batch_size,
-    batching ->> 'device' as device,
     batching ->> 'mode' as batching_mode,
-    coalesce(batching ->> 'precision', 'fp32') as precision,
-    coalesce(batching ->> 'memory_format', 'contiguous') as memory_format,
-    coalesce(batching ->> 'quantization', 'none') as quantization,
-    coalesce(batching ->> 'compile', 'none') as compile,
-    coalesce(batching ->> 'backend', 'pytorch') as backend,
-    -- The reference configuration (ModelConfiguration's defaults) every other one is checked against.
-    coalesce(batching ->> 'precision', 'fp32') = 'fp32'
-        and coalesce(batching ->> 'memory_format', 'contiguous') = 'contiguous'
-        and coalesce(batching ->> 'quantization', 'none') = 'none'
-        and coalesce(batching ->> 'compile', 'none') = 'none'
-        and coalesce(batching ->> 'backend', 'pytorch') = 'pytorch' as is_reference_configuration,
+    -- One column per run setting (dbt_metrics/macros/run_settings.sql); a run recorded before a setting existed
+    -- ran at its default.
+    {%- for setting in run_settings() %}
+    coalesce(batching ->> '{{ setting.setting }}', '{{ setting.default_value }}') as {{ setting.setting }},
+    {%- endfor %}
+    -- The reference configuration (every setting that configures the model at its default) every other one is
+    -- checked against.
+    {% for setting in run_settings(configures_model_only=true) -%}
+    {% if not loop.first %}and {% endif %}coalesce(batching ->> '{{ setting.setting }}', '{{ setting.default_value }}') = '{{ setting.default_value }}'
+    {% endfor -%}
+    as is_reference_configuration,
     coalesce(cast(batching ->> 'beam_default' as boolean), false) as is_beam_default,
     dataset_size,
     dataset ->> 'source' as dataset_source,
