@@ -7,6 +7,7 @@ the run lifecycle (`bench_assets/run/lifecycle.py`) is the same for every benchm
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,14 +67,16 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class PipelineRequest:
-    """Everything a benchmark's pipeline is built from, for one run."""
+    """Everything a benchmark's pipeline is built from, for one run (made by BenchmarkSpec.request)."""
 
     input_file: Path  # the run's own snapshot of the dataset
-    model: ModelSpec
+    model: ModelSpec  # in the run's configuration
     state_dict_path: Path
     run_dir: Path
-    batching: dict  # from the run config's batching(): bounds, device, and any mode the benchmark has
-    settings: BenchmarkSettings
+    run_settings: dict  # the run config's run_settings(): bounds, device, configuration, any mode the benchmark has
+    # The platform's settings (image roots, labels); None in scripts and tests: images may lie anywhere.
+    settings: BenchmarkSettings | None
+    example_forward: Callable[..., object] | None  # the benchmark's (BenchmarkSpec.example_forward)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,36 @@ class BenchmarkSpec:
         for key, model in self.models.items():
             if key != model.name or model.benchmark != self.name:
                 raise ValueError(f"benchmark {self.name}: model entry {key!r} is {model.name!r} of {model.benchmark!r}")
+
+    def request(
+        self,
+        *,
+        model: ModelSpec,
+        input_file: Path,
+        state_dict_path: Path,
+        run_dir: Path,
+        settings: BenchmarkSettings | None = None,
+        **run_config,
+    ) -> PipelineRequest:
+        """One run of this benchmark's pipeline (`build_pipeline(pipeline, request)`): `model` in the configuration
+        `run_config` (fields of this benchmark's run config) chooses. A configuration the benchmark cannot run
+        (channels_last on BERT, bf16 with scikit-learn) fails here, before any work, naming the setting and the values
+        the benchmark accepts (a setting it does not list: its default)."""
+        run_settings = self.run_config(**run_config).run_settings()
+        for setting in dataclasses.fields(ModelConfiguration):
+            accepted = self.configurations.get(setting.name, (setting.default,))
+            if run_settings[setting.name] not in accepted:
+                raise ValueError(
+                    f"{setting.name} {run_settings[setting.name]!r} does not apply to the {self.name} benchmark; "
+                    f"accepted values: {list(accepted)}"
+                )
+        configuration = ModelConfiguration(
+            **{setting.name: run_settings[setting.name] for setting in dataclasses.fields(ModelConfiguration)}
+        )
+        return PipelineRequest(
+            input_file, dataclasses.replace(model, configuration=configuration), state_dict_path, run_dir, run_settings,
+            settings, self.example_forward,
+        )
 
     def metrics_namespace(self, configuration: ModelConfiguration) -> str:
         """Where the run's Beam model handler reports its metrics: Beam's ONNX handler has a namespace of its own."""

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from bench_assets.benchmarks.language_modeling import BENCHMARK as LANGUAGE_MODELING_BENCHMARK
 from bench_assets_tests.assets import CORPUS_FILE, IMAGE_LIST
 from bench_assets_tests.assets import image_classification_run, language_modeling_run
 from bench_assets_tests.assets import image_model_weights, language_model_weights
@@ -256,10 +257,10 @@ def test_bad_lines_are_failures_on_dask_too(tmp_path):
     write_lines(corpus, [line for _, line, _, _ in cases])
 
     def build(pipeline):
-        language_modeling.build_pipeline(
-            pipeline, corpus=corpus, spec=tiny_bert, state_dict_path=weights, run_dir=tmp_path / "run",
+        LANGUAGE_MODELING_BENCHMARK.build_pipeline(pipeline, LANGUAGE_MODELING_BENCHMARK.request(
+            input_file=corpus, model=tiny_bert, state_dict_path=weights, run_dir=tmp_path / "run",
             batching_mode=language_modeling.LENGTH_BUCKETED, min_batch_size=2, max_batch_size=8,
-        )
+        ))
 
     run_pipeline(build, RunnerSettings(runner="dask", workers=1), ProgressMonitor(tmp_path / "run" / "progress", len(cases), print))
     rows = read_output_rows(tmp_path / "run", "predictions") + read_output_rows(tmp_path / "run", "failures")

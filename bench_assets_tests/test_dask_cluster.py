@@ -23,6 +23,7 @@ import pytest
 import torch
 from distributed import Client
 
+from bench_assets.benchmarks.language_modeling import BENCHMARK as LANGUAGE_MODELING_BENCHMARK
 from bench_assets.store import runs as results
 from bench_assets.store import schema
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
@@ -193,10 +194,10 @@ def test_worker_killed_mid_run_loses_and_repeats_no_line(cluster, tmp_path):
     run_dir = tmp_path / "run"
 
     def build(pipeline):
-        language_modeling.build_pipeline(
-            pipeline, corpus=corpus, spec=TINY_BERT, state_dict_path=weights, run_dir=run_dir,
+        LANGUAGE_MODELING_BENCHMARK.build_pipeline(pipeline, LANGUAGE_MODELING_BENCHMARK.request(
+            input_file=corpus, model=TINY_BERT, state_dict_path=weights, run_dir=run_dir,
             batching_mode=language_modeling.BEAM_EXAMPLE, min_batch_size=1, max_batch_size=1,
-        )
+        ))
 
     # Six bundles on two workers: once two bundles' predictions are written (one by each worker, as they run
     # side by side), a worker is killed. Its finished bundles' results are lost, so Dask computes them again.

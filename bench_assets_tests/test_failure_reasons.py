@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench_assets.benchmarks.image_classification import BENCHMARK as IMAGE_CLASSIFICATION_BENCHMARK
 from bench_assets.store import runs as results
 from bench_assets.store import schema
-from bench_assets.vision import image_pipeline
 from bench_assets.benchmarks.image_classification.models import IMAGE_CLASSIFICATION
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
@@ -53,10 +53,10 @@ def test_a_failed_batch_is_one_failure_per_item_with_the_exception_and_its_trace
     run_dir = tmp_path / "run"
 
     def build(pipeline):
-        image_pipeline.build_pipeline(
-            pipeline, image_list=image_list, spec=FAILING_MODEL, state_dict_path=weights, run_dir=run_dir,
+        IMAGE_CLASSIFICATION_BENCHMARK.build_pipeline(pipeline, IMAGE_CLASSIFICATION_BENCHMARK.request(
+            input_file=image_list, model=FAILING_MODEL, state_dict_path=weights, run_dir=run_dir,
             min_batch_size=BATCH_SIZE, max_batch_size=BATCH_SIZE,
-        )
+        ))
 
     run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", ITEMS, print))
     predictions = read_output_rows(run_dir, "predictions")
@@ -99,10 +99,10 @@ def test_read_and_preprocess_failures_have_no_traceback(tmp_path):
     run_dir = tmp_path / "run"
 
     def build(pipeline):
-        image_pipeline.build_pipeline(
-            pipeline, image_list=image_list, spec=FAILING_MODEL, state_dict_path=weights, run_dir=run_dir,
-            min_batch_size=1, max_batch_size=1,
-        )
+        IMAGE_CLASSIFICATION_BENCHMARK.build_pipeline(pipeline, IMAGE_CLASSIFICATION_BENCHMARK.request(
+            input_file=image_list, model=FAILING_MODEL, state_dict_path=weights, run_dir=run_dir, min_batch_size=1,
+            max_batch_size=1,
+        ))
 
     run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", 2, print))
     failures = sorted(read_output_rows(run_dir, "failures"), key=lambda row: row["line"])

@@ -2,6 +2,7 @@
 
 import pytest
 
+from bench_assets.benchmarks.image_classification import BENCHMARK as IMAGE_CLASSIFICATION_BENCHMARK
 from bench_assets_tests.assets import openimage_sample
 from bench_assets_tests.assets import image_classification_run
 from bench_assets_tests.assets import image_model_weights
@@ -9,7 +10,6 @@ from bench_assets.datasets.images import shipped_photo_path
 from bench_assets.benchmarks.image_classification.models import IMAGE_MODELS
 from bench_assets.vision.imagenet import imagenet_class_names
 from bench_assets.run.weights import prepare_weights
-from bench_assets.vision import image_pipeline
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
@@ -82,10 +82,10 @@ def test_efficientnet_lite0_names_a_cat_for_the_shipped_cat_photo(tmp_path):
     monitor = ProgressMonitor(run_dir / "progress", total=1, report=print)
 
     def build(pipeline):
-        image_pipeline.build_pipeline(
-            pipeline, image_list=image_list, spec=spec, state_dict_path=weights.path, run_dir=run_dir,
-            min_batch_size=1, max_batch_size=1,
-        )
+        IMAGE_CLASSIFICATION_BENCHMARK.build_pipeline(pipeline, IMAGE_CLASSIFICATION_BENCHMARK.request(
+            input_file=image_list, model=spec, state_dict_path=weights.path, run_dir=run_dir, min_batch_size=1,
+            max_batch_size=1,
+        ))
 
     run_pipeline(build, settings, monitor)
     (prediction,) = read_output_rows(run_dir, "predictions")

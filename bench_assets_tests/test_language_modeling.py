@@ -7,6 +7,7 @@ import pytest
 import torch
 from transformers import BertConfig
 
+from bench_assets.benchmarks.language_modeling import BENCHMARK as LANGUAGE_MODELING_BENCHMARK
 from bench_assets_tests.assets import sentence_corpus
 from bench_assets_tests.assets import language_modeling_run
 from bench_assets_tests.assets import language_model_weights
@@ -73,10 +74,10 @@ def test_length_bucketed_batches_predict_what_beam_example_predicts(tmp_path):
         run_dir = tmp_path / mode
 
         def build(pipeline):
-            language_modeling.build_pipeline(
-                pipeline, corpus=corpus, spec=TINY_BERT, state_dict_path=weights, run_dir=run_dir,
-                batching_mode=mode, min_batch_size=4, max_batch_size=32,
-            )
+            LANGUAGE_MODELING_BENCHMARK.build_pipeline(pipeline, LANGUAGE_MODELING_BENCHMARK.request(
+                input_file=corpus, model=TINY_BERT, state_dict_path=weights, run_dir=run_dir, batching_mode=mode,
+                min_batch_size=4, max_batch_size=32,
+            ))
 
         run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", len(sentences), print))
         rows = read_output_rows(run_dir, "predictions")

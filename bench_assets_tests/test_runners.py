@@ -13,11 +13,12 @@ import torch
 from distributed import LocalCluster
 from PIL import Image
 
+from bench_assets.benchmarks.language_modeling import BENCHMARK as LANGUAGE_MODELING_BENCHMARK
+from bench_assets.benchmarks.image_classification import BENCHMARK as IMAGE_CLASSIFICATION_BENCHMARK
 from bench_assets.datasets.sentences import build_sentence_corpus, write_corpus
 from bench_assets.benchmarks.image_classification.models import IMAGE_CLASSIFICATION
 from bench_assets.vision.imagenet import build_torchvision_model
 from bench_assets.spec import ModelSpec
-from bench_assets.vision import image_pipeline
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.outputs import read_output_rows
@@ -84,10 +85,10 @@ def test_image_pipeline_delivers_every_item_once(runner, image_inputs, dask_addr
     image_list, weights, paths = image_inputs
 
     def build(pipeline):
-        image_pipeline.build_pipeline(
-            pipeline, image_list=image_list, spec=SMALL_IMAGE_MODEL, state_dict_path=weights, run_dir=tmp_path,
+        IMAGE_CLASSIFICATION_BENCHMARK.build_pipeline(pipeline, IMAGE_CLASSIFICATION_BENCHMARK.request(
+            input_file=image_list, model=SMALL_IMAGE_MODEL, state_dict_path=weights, run_dir=tmp_path,
             min_batch_size=10, max_batch_size=100,
-        )
+        ))
 
     run_pipeline(build, runner_settings(runner, dask_address), ProgressMonitor(tmp_path / "progress", ITEMS, print))
     assert_each_item_once(tmp_path, paths)
@@ -99,10 +100,10 @@ def test_language_pipeline_delivers_every_item_once(runner, mode, sentence_input
     corpus, weights, sentences = sentence_inputs
 
     def build(pipeline):
-        language_modeling.build_pipeline(
-            pipeline, corpus=corpus, spec=TINY_BERT, state_dict_path=weights, run_dir=tmp_path,
-            batching_mode=mode, min_batch_size=10, max_batch_size=100,
-        )
+        LANGUAGE_MODELING_BENCHMARK.build_pipeline(pipeline, LANGUAGE_MODELING_BENCHMARK.request(
+            input_file=corpus, model=TINY_BERT, state_dict_path=weights, run_dir=tmp_path, batching_mode=mode,
+            min_batch_size=10, max_batch_size=100,
+        ))
 
     run_pipeline(build, runner_settings(runner, dask_address), ProgressMonitor(tmp_path / "progress", ITEMS, print))
     assert_each_item_once(tmp_path, sentences)

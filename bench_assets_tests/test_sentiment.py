@@ -121,10 +121,10 @@ def test_pipeline_accounts_for_every_line_and_predicts_what_the_model_says_alone
     run_dir = tmp_path / "run"
 
     def build(pipeline):
-        sentiment.build_pipeline(
-            pipeline, corpus=corpus, spec=TINY_DISTILBERT, state_dict_path=weights, run_dir=run_dir,
-            min_batch_size=4, max_batch_size=8,
-        )
+        BENCHMARK.build_pipeline(pipeline, BENCHMARK.request(
+            input_file=corpus, model=TINY_DISTILBERT, state_dict_path=weights, run_dir=run_dir, min_batch_size=4,
+            max_batch_size=8,
+        ))
 
     run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", len(lines) + 1, print))
     predictions = read_output_rows(run_dir, "predictions")

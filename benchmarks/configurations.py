@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from bench_assets.benchmarks.image_classification import BENCHMARK as IMAGE_CLASSIFICATION_BENCHMARK
 from bench_assets.vision import image_pipeline
 from bench_assets.datasets.images import build_image_sample
 from bench_assets.benchmarks.image_classification.models import IMAGE_MODELS
@@ -63,10 +64,10 @@ def forward_only(model, precision: str, batches: list[torch.Tensor]) -> float:
 def pipeline_run(spec, weights: Path, image_list: Path, items: int, run_dir: Path) -> tuple[float, float, dict]:
     """(inference-stage items/s, end-to-end items/s, {line: class}) of the Beam pipeline at fixed batches."""
     def build(pipeline):
-        image_pipeline.build_pipeline(
-            pipeline, image_list=image_list, spec=spec, state_dict_path=weights, run_dir=run_dir,
-            min_batch_size=BATCH, max_batch_size=BATCH,
-        )
+        IMAGE_CLASSIFICATION_BENCHMARK.build_pipeline(pipeline, IMAGE_CLASSIFICATION_BENCHMARK.request(
+            input_file=image_list, model=spec, state_dict_path=weights, run_dir=run_dir, min_batch_size=BATCH,
+            max_batch_size=BATCH, **dataclasses.asdict(spec.configuration),
+        ))
 
     start = time.perf_counter()
     run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", items, lambda _: None, every_s=3600))
@@ -102,7 +103,9 @@ def main() -> None:
             # The model as the pipeline's own handler loads it (configured, compiled or exported), warmed up by one
             # batch; timed before and after the pipeline, so that drift in the machine's speed during the pipeline
             # shows in both figures of the ratio.
-            model_only = image_pipeline.model_handler(spec, str(weights), BATCH, BATCH, "CPU").load_model()
+            model_only = image_pipeline.model_handler(
+                spec, str(weights), BATCH, BATCH, "CPU", example_forward=IMAGE_CLASSIFICATION_BENCHMARK.example_forward,
+            ).load_model()
             forward_only(model_only, configuration.precision, batches[:1])
             forward_before = forward_only(model_only, configuration.precision, batches)
             run_dir = WORK_DIR / "runs" / model / label(configuration).replace(" ", "-")

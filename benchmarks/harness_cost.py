@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from bench_assets.benchmarks.language_modeling import BENCHMARK as LANGUAGE_MODELING_BENCHMARK
+from bench_assets.benchmarks.image_classification import BENCHMARK as IMAGE_CLASSIFICATION_BENCHMARK
 from bench_assets.benchmarks import MODELS
 from bench_assets.vision import image_pipeline
 from bench_assets.datasets.images import build_image_sample
@@ -69,15 +71,15 @@ def measure_beam(model: str, inputs: Path, runner: str, batch: tuple[int, int]) 
 
         def build(pipeline):
             if model in IMAGE_MODELS:
-                image_pipeline.build_pipeline(
-                    pipeline, image_list=inputs, spec=spec, state_dict_path=weights_for(model), run_dir=run_dir,
+                IMAGE_CLASSIFICATION_BENCHMARK.build_pipeline(pipeline, IMAGE_CLASSIFICATION_BENCHMARK.request(
+                    input_file=inputs, model=spec, state_dict_path=weights_for(model), run_dir=run_dir,
                     min_batch_size=batch[0], max_batch_size=batch[1],
-                )
+                ))
             else:
-                language_modeling.build_pipeline(
-                    pipeline, corpus=inputs, spec=spec, state_dict_path=weights_for(model), run_dir=run_dir,
+                LANGUAGE_MODELING_BENCHMARK.build_pipeline(pipeline, LANGUAGE_MODELING_BENCHMARK.request(
+                    input_file=inputs, model=spec, state_dict_path=weights_for(model), run_dir=run_dir,
                     batching_mode=language_modeling.BEAM_EXAMPLE, min_batch_size=1, max_batch_size=1,
-                )
+                ))
 
         settings = RunnerSettings(runner=runner, workers=2 if runner == "dask" else 1)
         start = time.perf_counter()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from bench_assets.benchmarks.language_modeling import BENCHMARK as LANGUAGE_MODELING_BENCHMARK
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
 from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
 from bench_assets.datasets.sentences import build_sentence_corpus, write_corpus
@@ -31,10 +32,10 @@ def run_mode(mode, corpus, spec, weights, work, total, args) -> dict:
     run_dir = work / mode
 
     def build(pipeline):
-        language_modeling.build_pipeline(
-            pipeline, corpus=corpus, spec=spec, state_dict_path=weights, run_dir=run_dir, batching_mode=mode,
+        LANGUAGE_MODELING_BENCHMARK.build_pipeline(pipeline, LANGUAGE_MODELING_BENCHMARK.request(
+            input_file=corpus, model=spec, state_dict_path=weights, run_dir=run_dir, batching_mode=mode,
             min_batch_size=args.min_batch_size, max_batch_size=args.max_batch_size, device=args.device,
-        )
+        ))
 
     run = run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", total, print, every_s=30))
     rows = read_output_rows(run_dir, "predictions")

@@ -72,10 +72,12 @@ def sweep(
     points = []
     for size in [*batch_sizes(largest), None]:
         bounds = {} if size is None else {"min_batch_size": size, "max_batch_size": size}
-        batching = benchmark.run_config(**{**settings, **bounds}).batching()
         run_dir = work_dir / f"batch-{size or 'adaptive'}"
         run_dir.mkdir(parents=True)
-        point_request = PipelineRequest(sample, model, request.state_dict_path, run_dir, batching, request.settings)
+        point_request = benchmark.request(
+            model=model, input_file=sample, state_dict_path=request.state_dict_path, run_dir=run_dir,
+            settings=request.settings, **settings, **bounds,
+        )
         points.append(SweepPoint(size, items, *measure(benchmark, point_request, items)))
     return points
 

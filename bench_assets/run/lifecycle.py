@@ -1,7 +1,6 @@
 """A benchmark run from start to end, the same for every benchmark: snapshot the input, record the run, run its
 Beam pipeline with progress reports, load its outputs into DuckDB, and check that nothing was lost."""
 
-import dataclasses
 import shutil
 import uuid
 from itertools import islice
@@ -12,7 +11,6 @@ from dagster_duckdb import DuckDBResource
 
 from bench_assets.store import runs as results
 from bench_assets.run.cost import beam_gpu_price, estimated_cost_usd
-from bench_assets.run.configuration import ModelConfiguration
 from bench_assets.machine.peak import CACHE_FOLDER as PEAK_CACHE_FOLDER, machine_peak
 from bench_assets.machine.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.pipeline.batch_timing import busy_seconds
@@ -22,7 +20,7 @@ from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import PipelineRun, run_pipeline
 from bench_assets.settings import BenchmarkSettings
 from bench_assets.run.run_config import InferenceRunConfig
-from bench_assets.spec import BenchmarkSpec, DatasetSpec, PipelineRequest
+from bench_assets.spec import BenchmarkSpec, DatasetSpec
 from bench_assets.run.weights import file_sha256, verified_weights
 
 # The seed benchmark's dashboard figures, under the names Beam's load tests publish them.
@@ -36,18 +34,6 @@ NOTHING_LOST = "nothing_lost"
 INPUT_SNAPSHOT = "input.txt"
 # Measurements the platform makes itself, beside Beam's.
 HARNESS_NAMESPACE = "harness"
-
-
-def check_configuration(benchmark: BenchmarkSpec, batching: dict) -> None:
-    """A configuration the benchmark cannot run (channels_last on BERT, bf16 with scikit-learn) fails before any
-    work, naming the setting and the values the benchmark accepts (a setting it does not list: its default)."""
-    for setting in dataclasses.fields(ModelConfiguration):
-        accepted = benchmark.configurations.get(setting.name, (setting.default,))
-        if batching[setting.name] not in accepted:
-            raise ValueError(
-                f"{setting.name} {batching[setting.name]!r} does not apply to the {benchmark.name} benchmark; "
-                f"accepted values: {list(accepted)}"
-            )
 
 
 def hardware_efficiency(flops_per_item: int | None, peak_flops: float | None, run_dir: Path) -> dict:
@@ -112,15 +98,15 @@ def execute_benchmark_run(
 ) -> dg.MaterializeResult:
     """Records the run, runs the pipeline with progress reports, loads its outputs, and checks nothing was lost."""
     model = context.partition_key
+    run_id = uuid.uuid4().hex
+    run_dir = settings.run_dir(run_id)
+    request = benchmark.request(
+        model=benchmark.models[model], input_file=run_dir / INPUT_SNAPSHOT, state_dict_path=settings.weights_path(model),
+        run_dir=run_dir, settings=settings, **config.model_dump(),
+    )
     # Beam's example default: the benchmark's run config as shipped (fp32, its example's batching). The
     # answer people want is a configuration's speed over this one.
-    measured = config.batching()
-    batching = {**measured, "beam_default": measured == benchmark.run_config().batching()}
-    check_configuration(benchmark, batching)
-    spec = dataclasses.replace(
-        benchmark.models[model],
-        configuration=ModelConfiguration(**{f.name: batching[f.name] for f in dataclasses.fields(ModelConfiguration)}),
-    )
+    batching = {**request.run_settings, "beam_default": request.run_settings == benchmark.run_config().run_settings()}
     runner = config.runner_settings()
     settings.selected_profile()  # an unknown profile fails here, not as a missing dataset
     if benchmark.check_settings is not None:
@@ -142,8 +128,6 @@ def execute_benchmark_run(
             "cuda" if batching["device"] == "GPU" else "cpu",
         )
     peak_flops = peak and peak.measured_flops_per_second
-    run_id = uuid.uuid4().hex
-    run_dir = settings.run_dir(run_id)
     snapshot, dataset_size = snapshot_input(input_file, run_dir, benchmark.items_limit.get(settings.profile))
     record = results.RunRecord(
         run_id=run_id,
@@ -179,12 +163,11 @@ def execute_benchmark_run(
     context.log.info(f"run {run_id}: {model} over {dataset_size:,} items on {runner.runner}, {weights['source']} weights")
     try:
         monitor = ProgressMonitor(run_dir / "progress", dataset_size, context.log.info)
-        request = PipelineRequest(snapshot, spec, settings.weights_path(model), run_dir, batching, settings)
         pipeline_run = run_pipeline(
             lambda p: benchmark.build_pipeline(p, request),
             runner,
             monitor,
-            benchmark.metrics_namespace(spec.configuration),
+            benchmark.metrics_namespace(request.model.configuration),
         )
         context.log.info(f"run {run_id} pipeline done: {monitor.describe()}")
         cost = run_cost(settings, fingerprint, batching["device"], pipeline_run)

@@ -185,7 +185,9 @@ class ImageNetClasses(RowFields):
 
 
 def image_labels(run: PipelineRequest) -> str | None:
-    """The labels file of the run's image set, when the set has one."""
+    """The labels file of the run's image set, when the set has one (a platform run's)."""
+    if run.settings is None:
+        return None
     path = run.settings.dataset_dir(OPENIMAGE_SAMPLE.name) / LABELS_FILE
     return str(path) if path.is_file() else None
 
@@ -197,7 +199,7 @@ def model_handler(
     max_batch_size: int,
     device: str,
     inference_fn: Callable = default_tensor_inference_fn,
-    example_forward: Callable | None = forward_example_images,
+    example_forward: Callable | None = None,
 ):
     """The keyed handler of an image benchmark, on the run's backend: Beam's PyTorch tensor handler, or Beam's ONNX
     Runtime handler over the model exported at load (on the CPU; `inference_fn` then runs on the session).
@@ -236,33 +238,6 @@ def read_images_predict_write(
     )
 
 
-def build_pipeline(
-    pipeline: beam.Pipeline,
-    *,
-    image_list: Path,
-    spec: ModelSpec,
-    state_dict_path: Path,
-    run_dir: Path,
-    min_batch_size: int,
-    max_batch_size: int,
-    device: str = "CPU",
-    allowed_roots: Sequence[str | Path] | None = None,
-    max_pixels: int = MAX_IMAGE_PIXELS,
-    labels_path: str | None = None,
-) -> None:
-    """`labels_path`: the image set's labels file, for accuracy."""
-    read_images_predict_write(
-        pipeline,
-        image_list=image_list,
-        run_dir=run_dir,
-        transform=image_transform(spec),
-        handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
-        fields=ImageNetClasses(labels_path),
-        allowed_roots=allowed_roots,
-        max_pixels=max_pixels,
-    )
-
-
 def build_image_run(
     pipeline: beam.Pipeline,
     run: PipelineRequest,
@@ -270,10 +245,9 @@ def build_image_run(
     transform: Callable,
     inference_fn: Callable,
     fields: RowFields,
-    example_forward: Callable | None,
 ) -> None:
-    """A platform run of an image benchmark: its handler (model_handler) batching as the run says, images only from
-    the image roots (the data folder and the configured image source). `example_forward`: the benchmark's."""
+    """A run of an image benchmark: its handler (model_handler) batching as the run says; on the platform, images
+    only from the image roots (the data folder and the configured image source)."""
     read_images_predict_write(
         pipeline,
         image_list=run.input_file,
@@ -282,13 +256,13 @@ def build_image_run(
         handler=model_handler(
             run.model,
             str(run.state_dict_path),
-            run.batching["min_batch_size"],
-            run.batching["max_batch_size"],
-            run.batching["device"],
+            run.run_settings["min_batch_size"],
+            run.run_settings["max_batch_size"],
+            run.run_settings["device"],
             inference_fn,
-            example_forward,
+            run.example_forward,
         ),
         fields=fields,
-        allowed_roots=run.settings.image_roots(),
+        allowed_roots=None if run.settings is None else run.settings.image_roots(),
     )
 

@@ -10,7 +10,6 @@ from bench_assets.spec import PipelineRequest
 from bench_assets.vision.image_pipeline import (
     ImageNetClasses,
     build_image_run,
-    forward_example_images,
     image_labels,
     image_transform,
 )
@@ -23,5 +22,4 @@ def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
         transform=image_transform(run.model),
         inference_fn=default_tensor_inference_fn,
         fields=ImageNetClasses(image_labels(run)),
-        example_forward=forward_example_images,
     )

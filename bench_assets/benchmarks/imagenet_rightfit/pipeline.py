@@ -30,7 +30,6 @@ from bench_assets.vision.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from bench_assets.vision.image_pipeline import (
     ImageNetClasses,
     build_image_run,
-    forward_example_images,
     image_labels,
 )
 from bench_assets.spec import PipelineRequest
@@ -78,5 +77,4 @@ def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
         transform=rightfit_transform(),
         inference_fn=ChunkedInference(CHUNK_SIZE),
         fields=ImageNetClasses(image_labels(run)),
-        example_forward=forward_example_images,  # 224 x 224 crops: the image classification shape
     )

@@ -21,7 +21,7 @@ more than BERT's 512 tokens fails at `preprocess`. A one-word line ending in " .
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import apache_beam as beam
 import torch
@@ -155,8 +155,10 @@ class MaskedWord(RowFields):
 
 
 def model_handler(
-    spec: ModelSpec, state_dict_path: str, batching_mode: str, min_batch_size: int, max_batch_size: int, device: str
+    spec: ModelSpec, state_dict_path: str, batching_mode: str, min_batch_size: int, max_batch_size: int, device: str,
+    example_forward: Callable | None = None,
 ):
+    """`example_forward`: the benchmark's, to compile the model with."""
     tokenizer = load_bert_tokenizer()
     if batching_mode == BEAM_EXAMPLE:
         batching = {"min_batch_size": 1, "max_batch_size": 1}
@@ -168,33 +170,8 @@ def model_handler(
         state_dict_path,
         MaskedWordInference(tokenizer.mask_token_id, tokenizer.pad_token_id),
         device,
-        forward_example_sentences,
+        example_forward,
         **batching,
-    )
-
-
-def build_pipeline(
-    pipeline: beam.Pipeline,
-    *,
-    corpus: Path,
-    spec: ModelSpec,
-    state_dict_path: Path,
-    run_dir: Path,
-    batching_mode: str,
-    min_batch_size: int,
-    max_batch_size: int,
-    device: str = "CPU",
-) -> None:
-    read_predict_write(
-        pipeline,
-        input_file=corpus,
-        run_dir=run_dir,
-        prepare=PrepareItems(tokenize_masked, load_bert_tokenizer),
-        reorder=ShortestFirst() if batching_mode == LENGTH_BUCKETED else None,
-        handler=model_handler(spec, str(state_dict_path), batching_mode, min_batch_size, max_batch_size, device),
-        fields=MaskedWord(),
-        read_label="ReadSentences",
-        prepare_label="MaskAndTokenize",
     )
 
 
@@ -203,10 +180,10 @@ class LanguageModelingRunConfig(InferenceRunConfig):
 
     batching_mode: str = BEAM_EXAMPLE
 
-    def batching(self) -> dict:
+    def run_settings(self) -> dict:
         if self.batching_mode not in BATCHING_MODES:
             raise ValueError(f"batching_mode {self.batching_mode!r} is unknown; accepted values: {list(BATCHING_MODES)}")
-        bounds = super().batching()  # checked in every mode: a wrong value is an error even where it is unused
+        bounds = super().run_settings()  # checked in every mode: a wrong value is an error even where it is unused
         if self.batching_mode == BEAM_EXAMPLE:
             # Beam's example infers each sentence alone; the batch bounds do not apply.
             return {"mode": self.batching_mode, **bounds, "min_batch_size": 1, "max_batch_size": 1}
@@ -214,14 +191,18 @@ class LanguageModelingRunConfig(InferenceRunConfig):
 
 
 def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
-    build_pipeline(
+    batching_mode = run.run_settings["mode"]
+    read_predict_write(
         pipeline,
-        corpus=run.input_file,
-        spec=run.model,
-        state_dict_path=run.state_dict_path,
+        input_file=run.input_file,
         run_dir=run.run_dir,
-        batching_mode=run.batching["mode"],
-        min_batch_size=run.batching["min_batch_size"],
-        max_batch_size=run.batching["max_batch_size"],
-        device=run.batching["device"],
+        prepare=PrepareItems(tokenize_masked, load_bert_tokenizer),
+        reorder=ShortestFirst() if batching_mode == LENGTH_BUCKETED else None,
+        handler=model_handler(
+            run.model, str(run.state_dict_path), batching_mode, run.run_settings["min_batch_size"],
+            run.run_settings["max_batch_size"], run.run_settings["device"], run.example_forward,
+        ),
+        fields=MaskedWord(),
+        read_label="ReadSentences",
+        prepare_label="MaskAndTokenize",
     )

@@ -20,7 +20,7 @@ tokens are truncated, as in Beam's example, and predicted.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import apache_beam as beam
 import torch
@@ -94,50 +94,34 @@ class SentimentLabel(RowFields):
         return {"predicted_index": int(index), "predicted_label": ID2LABEL[int(index)], "score": float(score)}
 
 
-def model_handler(spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str):
+def model_handler(
+    spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str,
+    example_forward: Callable | None = None,
+):
+    """`example_forward`: the benchmark's, to compile the model with."""
     return keyed_pytorch_handler(
         PytorchModelHandlerKeyedTensor,
         spec,
         state_dict_path,
         SequenceClassificationInference(),
         device,
-        forward_example_sentences,
+        example_forward,
         min_batch_size=min_batch_size,
         max_batch_size=max_batch_size,
     )
 
 
-def build_pipeline(
-    pipeline: beam.Pipeline,
-    *,
-    corpus: Path,
-    spec: ModelSpec,
-    state_dict_path: Path,
-    run_dir: Path,
-    min_batch_size: int,
-    max_batch_size: int,
-    device: str = "CPU",
-) -> None:
+def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
     read_predict_write(
         pipeline,
-        input_file=corpus,
-        run_dir=run_dir,
+        input_file=run.input_file,
+        run_dir=run.run_dir,
         prepare=PrepareItems(tokenize, load_bert_tokenizer),
-        handler=model_handler(spec, str(state_dict_path), min_batch_size, max_batch_size, device),
+        handler=model_handler(
+            run.model, str(run.state_dict_path), run.run_settings["min_batch_size"], run.run_settings["max_batch_size"],
+            run.run_settings["device"], run.example_forward,
+        ),
         fields=SentimentLabel(),
         read_label="ReadSentences",
         prepare_label="Tokenize",
-    )
-
-
-def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
-    build_pipeline(
-        pipeline,
-        corpus=run.input_file,
-        spec=run.model,
-        state_dict_path=run.state_dict_path,
-        run_dir=run.run_dir,
-        min_batch_size=run.batching["min_batch_size"],
-        max_batch_size=run.batching["max_batch_size"],
-        device=run.batching["device"],
     )
