@@ -23,7 +23,6 @@ from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
 from bench_assets.run.weights import prepare_weights
-from bench_assets.spec import PipelineRequest
 from bench_assets_tests.conftest import materialize, with_settings
 
 DEFINITIONS = BENCHMARK_DEFINITIONS[TEXT_EMBEDDING]
@@ -93,9 +92,11 @@ def test_every_line_is_one_embedding_or_one_failure_and_vectors_are_sentence_tra
         f.write(b"\n   \ncaf\xe9 .\n")
     weights = tmp_path / "weights.pt"
     prepare_weights(SPEC, weights, None, seed=1)
-    batching = BENCHMARK.run_config(min_batch_size=4, max_batch_size=8, encode_batch_size=3).batching()
     run_dir = tmp_path / "run"
-    request = PipelineRequest(corpus, SPEC, weights, run_dir, batching, None)
+    request = BENCHMARK.request(
+        model=SPEC, input_file=corpus, state_dict_path=weights, run_dir=run_dir, min_batch_size=4, max_batch_size=8,
+        encode_batch_size=3,
+    )
     run_pipeline(lambda p: BENCHMARK.build_pipeline(p, request), runner, ProgressMonitor(run_dir / "progress", len(lines) + 3, print))
 
     predictions = read_output_rows(run_dir, "predictions")

@@ -16,7 +16,7 @@ from bench_assets.machine.fingerprint import environment_fingerprint, fingerprin
 from bench_assets.machine.peak import forward_flops
 from bench_assets.settings import BenchmarkSettings
 from bench_assets.run.lifecycle import NOTHING_LOST, dataset_file, execute_benchmark_run
-from bench_assets.spec import BenchmarkSpec, PipelineRequest
+from bench_assets.spec import BenchmarkSpec
 from bench_assets.run.weights import prepare_weights, verified_weights, weights_info_path
 
 # Runs that share a machine time each other: all benchmark runs take this pool, one at a time (dagster.yaml).
@@ -121,7 +121,10 @@ def sweep_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinitio
         sweep_id = uuid.uuid4().hex
         work_dir = settings.root / "sweeps" / sweep_id
         work_dir.mkdir(parents=True)
-        request = PipelineRequest(input_file, benchmark.models[model], settings.weights_path(model), work_dir, {}, settings)
+        request = benchmark.request(
+            model=benchmark.models[model], input_file=input_file, state_dict_path=settings.weights_path(model),
+            run_dir=work_dir, settings=settings,
+        )
         points = sweep(
             benchmark, benchmark.models[model], request, work_dir, config.largest_batch_size, config.sample_items,
             dict(benchmark.sweep_settings),

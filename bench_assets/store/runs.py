@@ -72,7 +72,7 @@ class RunRecord:
 
 
 # The same work on the same machine in the same configuration, in one list. `batching` is the run config's
-# batching(): every run setting that changes the work (mode, bounds, device, and any added later) belongs there.
+# run_settings(): every run setting that changes the work (mode, bounds, device, and any added later) belongs there.
 # What changes under test (library versions, the project's commit: the rest of the fingerprint) is recorded with
 # each run and left out, so that an upgrade shows as a change point within its series. Each name is a column of
 # `runs` (and a field of RunRecord), so that compare can tell which of them two runs differ in.

@@ -127,10 +127,10 @@ class TextEmbeddingRunConfig(InferenceRunConfig):
     max_batch_size: int = 128
     encode_batch_size: int = 32
 
-    def batching(self) -> dict:
+    def run_settings(self) -> dict:
         if self.encode_batch_size < 1:
             raise ValueError(f"encode_batch_size must be at least 1, got {self.encode_batch_size}")
-        return {**super().batching(), "encode_batch_size": self.encode_batch_size}
+        return {**super().run_settings(), "encode_batch_size": self.encode_batch_size}
 
 
 def build_run(pipeline, run: PipelineRequest) -> None:
@@ -140,7 +140,7 @@ def build_run(pipeline, run: PipelineRequest) -> None:
         pipeline,
         input_file=run.input_file,
         run_dir=run.run_dir,
-        embeddings_config=embeddings_config(run.model, str(run.state_dict_path), run.batching),
+        embeddings_config=embeddings_config(run.model, str(run.state_dict_path), run.run_settings),
         expected=query_pairs(texts),
         read_label="ReadSentences",
     )
