@@ -34,7 +34,6 @@ from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
 from bench_assets.run.configuration import ModelConfiguration
 from bench_assets.run.weights import prepare_weights
-from bench_assets.spec import PipelineRequest
 
 BATCH = 64
 ENCODE_BATCH = 32
@@ -69,11 +68,11 @@ def main() -> None:
     encode_loop(model, sentences[:BATCH], args.precision)  # warm-up
     loop_vectors, before = encode_loop(model, sentences, args.precision)
 
-    batching = BENCHMARK.run_config(
-        min_batch_size=BATCH, max_batch_size=BATCH, encode_batch_size=ENCODE_BATCH, precision=args.precision
-    ).batching()
     run_dir = work / "run"
-    request = PipelineRequest(corpus, spec, weights, run_dir, batching, None)
+    request = BENCHMARK.request(
+        model=spec, input_file=corpus, state_dict_path=weights, run_dir=run_dir, min_batch_size=BATCH,
+        max_batch_size=BATCH, encode_batch_size=ENCODE_BATCH, precision=args.precision,
+    )
     start = time.perf_counter()
     run_pipeline(lambda p: BENCHMARK.build_pipeline(p, request), RunnerSettings(), ProgressMonitor(run_dir / "progress", len(sentences), lambda _: None))
     end_to_end = time.perf_counter() - start
