@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from bench_assets.run.configuration import ONNX_METRICS_NAMESPACE, PRECISIONS, ModelConfiguration
+from bench_assets.run.configuration import (
+    ONNX_METRICS_NAMESPACE, PRECISIONS, PYTORCH_METRICS_NAMESPACE, ModelConfiguration,
+)
 from bench_assets.run.run_config import InferenceRunConfig
 
 if TYPE_CHECKING:
@@ -111,7 +113,7 @@ class BenchmarkSpec:
     weights_asset: str = ""  # default: <name>_model_weights
     kinds: frozenset[str] = frozenset({"beam", "pytorch", "duckdb"})
     # Where the benchmark's Beam model handler reports its metrics (Beam's sklearn handler: BeamML_Sklearn).
-    beam_metrics_namespace: str = "BeamML_PyTorch"
+    beam_metrics_namespace: str = PYTORCH_METRICS_NAMESPACE
 
     def __post_init__(self):
         for key, model in self.models.items():

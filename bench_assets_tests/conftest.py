@@ -1,6 +1,7 @@
 """Shared fixtures: a temporary data folder and DuckDB file, and the `smoke` profile (23 items)."""
 
 import os
+import shutil
 import socket
 
 import dagster as dg
@@ -9,6 +10,8 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from bench_assets.settings import BenchmarkSettings
+from bench_assets.store.marts import create_live_marts
+from bench_assets.store.schema import create_schema
 
 # Like `make test`: nothing may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -21,11 +24,24 @@ def with_settings(resources: dict, **changes) -> dict:
     return {**resources, "settings": settings}
 
 
+@pytest.fixture(scope="session")
+def live_marts_file(tmp_path_factory):
+    """An empty DuckDB file with the raw tables and the live marts (dbt views, bench_assets/store/marts.py), made
+    once: each test's file starts as a copy, so that a run does not wait for dbt to create them."""
+    path = tmp_path_factory.mktemp("live_marts") / "bench.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        create_schema(conn)
+    create_live_marts(str(path))
+    return path
+
+
 @pytest.fixture
-def bench_resources(tmp_path) -> dict:
+def bench_resources(tmp_path, live_marts_file) -> dict:
+    database = tmp_path / "bench.duckdb"
+    shutil.copyfile(live_marts_file, database)
     return {
         "settings": BenchmarkSettings(profile="smoke", data_dir=str(tmp_path / "data")),
-        "duckdb": DuckDBResource(database=str(tmp_path / "bench.duckdb")),
+        "duckdb": DuckDBResource(database=str(database)),
     }
 
 

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 import torch
 from dagster import DagsterInvalidConfigError, DagsterUnknownPartitionError
@@ -24,7 +25,8 @@ def step_error(result) -> str:
 
 
 def assert_nothing_started(resources) -> None:
-    assert not Path(resources["duckdb"].database).exists(), "a run was recorded"
+    with duckdb.connect(resources["duckdb"].database, read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (0,), "a run was recorded"
     assert not (resources["settings"].root / "runs").exists(), "a run directory was made"
 
 

@@ -1,28 +1,22 @@
-"""Batch size as a curve: a fixed sample at batch sizes 1, 2, 4, ... and adaptively, the best size within a
-latency budget, stored for the report, which draws throughput against p99 latency."""
+"""Batch size as a curve: a fixed sample at batch sizes 1, 2, 4, ... and adaptively; the batch_sweep mart derives
+each point's figures and the best size within a latency budget (its dbt unit test covers the choice), and the
+report draws throughput against p99 latency."""
 
 from datetime import datetime, timezone
 
 import duckdb
 
-from bench_assets.analysis.batch_sweep import SweepPoint, batch_sizes, best_within_budget
+from bench_assets.analysis.batch_sweep import batch_sizes
 from bench_assets.benchmarks.table_rows import BENCHMARK
 from bench_assets.defs.benchmarks import BenchmarkDefinitions
 from bench_assets.defs.datasets import dataset_asset
-from bench_assets.defs.report import SWEEPS_SQL, fetch_rows, render_report
+from bench_assets.defs.report import SWEEPS_SQL, render_report
+from bench_assets.store.marts import fetch_rows
 from bench_assets_tests.conftest import materialize
 
 
-def test_sizes_double_and_the_best_is_the_fastest_fixed_size_within_the_budget():
+def test_sizes_double_up_to_the_largest():
     assert batch_sizes(32) == [1, 2, 4, 8, 16, 32] and batch_sizes(6) == [1, 2, 4]
-    points = [
-        SweepPoint(1, 64, 1.0, 10.0, 90.0, 100.0),
-        SweepPoint(8, 64, 8.0, 40.0, 300.0, 400.0),
-        SweepPoint(32, 64, 32.0, 60.0, 900.0, 1200.0),  # fastest, but over a 500 ms budget
-        SweepPoint(None, 64, 20.0, 80.0, 200.0, 250.0),  # adaptive: shown, never "the best batch size"
-    ]
-    assert best_within_budget(points, 500.0).batch_size == 8
-    assert best_within_budget(points, 50.0) is None
 
 
 def test_a_sweep_runs_each_size_over_the_same_sample_and_the_report_draws_it(bench_resources, query):
@@ -32,7 +26,11 @@ def test_a_sweep_runs_each_size_over_the_same_sample_and_the_report_draws_it(ben
     config = {"ops": {"table_rows_batch_sweep": {"config": {"largest_batch_size": 8, "sample_items": 16}}}}
     result = materialize([made.sweep], bench_resources, partition_key="linear_regression", run_config=config)
 
-    rows = query("SELECT batch_size, items, mean_batch_size, best_within_budget FROM batch_sweeps ORDER BY batch_size NULLS LAST")
+    # Each point's batches are stored; its figures come from the mart.
+    assert query("SELECT fixed_batch_size, sum(batch_size) FROM sweep_batches GROUP BY ALL ORDER BY 1 NULLS LAST") == [
+        (1, 16), (2, 16), (4, 16), (8, 16), (None, 16)
+    ]
+    rows = query("SELECT batch_size, items, mean_batch_size, best_within_budget FROM batch_sweep ORDER BY batch_size NULLS LAST")
     assert [(size, items) for size, items, _, _ in rows] == [(1, 16), (2, 16), (4, 16), (8, 16), (None, 16)]
     assert [mean for size, _, mean, _ in rows if size] == [1.0, 2.0, 4.0, 8.0]  # min = max = the size
     assert sum(best for *_, best in rows) == 1

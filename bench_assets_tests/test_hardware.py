@@ -9,7 +9,6 @@ import torch
 from bench_assets.machine import peak
 from bench_assets.machine.fingerprint import usable_cores
 from bench_assets.machine.peak import forward_flops, machine_peak
-from bench_assets.pipeline.batch_timing import busy_seconds
 from bench_assets_tests.assets import image_classification_run, image_model_weights, openimage_sample
 from bench_assets_tests.conftest import materialize
 
@@ -85,25 +84,15 @@ def test_a_run_records_its_achieved_flops_and_utilization(bench_resources, query
 
     weights = result.asset_materializations_for_node("image_model_weights")[0].metadata
     assert weights["gflops_per_item"].value == pytest.approx(0.77, abs=0.01)  # EfficientNet-Lite0 at 224 x 224
-    # Stored: what utilization is derived from (run_summary derives it); the metadata shows the same derivation.
+    # Stored: what utilization is derived from; run_summary derives it, and the metadata shows run_summary's.
     metrics = dict(query("SELECT metric, value FROM metrics WHERE namespace = 'harness'"))
     assert "utilization" not in metrics and "achieved_flops_per_second" not in metrics
     batches = query("SELECT sum(batch_size), sum(latency_us) / 1e6 FROM batches")[0]  # one process: no overlap
     achieved = metrics["flops_per_item"] * batches[0] / batches[1]
     run = result.asset_materializations_for_node("image_classification_run")[0].metadata
-    assert run["achieved_flops_per_second"].value == pytest.approx(achieved)
+    assert run["achieved_flops_per_second"].value == pytest.approx(achieved, rel=1e-3)  # 4 significant digits
     if achieved <= metrics["peak_flops_per_second"]:
-        assert run["utilization"].value == pytest.approx(achieved / metrics["peak_flops_per_second"])
+        assert run["utilization"].value == pytest.approx(achieved / metrics["peak_flops_per_second"], rel=1e-3)
     else:  # above the measured ceiling: said, never a share over 1
         assert run["above_measured_peak"].value and "utilization" not in run
     assert list((bench_resources["settings"].root / "hardware").glob("*.json"))
-
-
-def test_busy_time_counts_overlapping_batches_once():
-    batches = [
-        {"started_at": 100.0, "latency_us": 2e6},  # 100-102
-        {"started_at": 101.0, "latency_us": 2e6},  # 101-103, overlapping: 100-103
-        {"started_at": 105.0, "latency_us": 1e6},  # 105-106
-    ]
-    assert busy_seconds(batches) == pytest.approx(4.0)
-    assert busy_seconds([]) == 0.0

@@ -172,7 +172,7 @@ def test_values_with_sql_in_them_are_stored_as_values(tmp_path):
         assert conn.execute("SELECT item_id, predicted_label FROM predictions").fetchall() == [(HOSTILE, HOSTILE)]
         assert conn.execute("SELECT metric FROM metrics").fetchall() == [(HOSTILE,)]
         tables = {name for name, in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        assert tables == {"runs", "predictions", "failures", "batches", "metrics", "batch_sweeps"}
+        assert tables == {"runs", "predictions", "failures", "batches", "metrics", "sweeps", "sweep_batches"}
     for name in ("runs", "predictions_line", "Runs", "runs; DROP TABLE runs", "runs --", '"runs"'):
         if name in ("runs", "predictions_line"):
             assert schema.checked_name(name) == name
@@ -184,7 +184,8 @@ def test_values_with_sql_in_them_are_stored_as_values(tmp_path):
 def test_a_partition_key_with_sql_in_it_is_refused_before_the_run(bench_resources):
     with pytest.raises(DagsterUnknownPartitionError, match="Could not find a partition with key"):
         materialize([image_classification_run], bench_resources, partition_key=HOSTILE)
-    assert not Path(bench_resources["duckdb"].database).exists()
+    with duckdb.connect(bench_resources["duckdb"].database, read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (0,)
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

@@ -9,8 +9,10 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dagster_duckdb import DuckDBResource
 
+from bench_assets.store import marts
 from bench_assets.store import runs as results
-from bench_assets.analysis.batch_sweep import best_within_budget, sweep
+from bench_assets.analysis.batch_sweep import sweep
+from bench_assets.defs.metadata import readable, readable_metadata
 from bench_assets.benchmarks import BENCHMARKS
 from bench_assets.machine.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.machine.peak import forward_flops
@@ -47,14 +49,14 @@ def weights_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinit
         weights_info_path(settings, spec.name).write_text(json.dumps(info))
         context.log.info(f"{spec.name}: {prepared.source} weights at {prepared.path}")
         return dg.MaterializeResult(
-            metadata={
+            metadata=readable_metadata({
                 "source": prepared.source,
                 "sha256": prepared.sha256,
                 "bytes": prepared.path.stat().st_size,
                 "path": dg.MetadataValue.path(str(prepared.path)),
                 **({"gflops_per_item": info["flops_per_item"] / 1e9} if "flops_per_item" in info else {}),
                 **({"note": spec.note} if spec.note else {}),
-            }
+            })
         )
 
     return model_weights
@@ -125,33 +127,36 @@ def sweep_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinitio
             model=benchmark.models[model], input_file=input_file, state_dict_path=settings.weights_path(model),
             run_dir=work_dir, settings=settings,
         )
-        points = sweep(
+        items, points = sweep(
             benchmark, benchmark.models[model], request, work_dir, config.largest_batch_size, config.sample_items,
             dict(benchmark.sweep_settings),
         )
-        best = best_within_budget(points, config.latency_budget_ms)
-        fingerprint = fingerprint_id(environment_fingerprint("direct", {}))
-        swept_at = results.now()
+        sweep_row = {
+            "sweep_id": sweep_id, "benchmark": benchmark.name, "model": model, "profile": settings.profile,
+            "fingerprint_id": fingerprint_id(environment_fingerprint("direct", {})), "items": items,
+            "latency_budget_ms": config.latency_budget_ms, "swept_at": results.now(),
+        }
         with duckdb.get_connection() as conn:
-            results.record_sweep(conn, [
-                (sweep_id, benchmark.name, model, settings.profile, fingerprint, p.batch_size, p.items, p.mean_batch_size,
-                 p.inference_items_per_second, p.batch_latency_p50_ms, p.batch_latency_p99_ms, config.latency_budget_ms,
-                 p is best, swept_at)
-                for p in points
-            ])
+            results.record_sweep(conn, sweep_row, points)
+        marts.ensure_live_marts(duckdb)
+        with duckdb.get_connection() as conn:
+            measured = marts.fetch_rows(
+                conn, "SELECT * FROM batch_sweep WHERE sweep_id = ? ORDER BY batch_size NULLS LAST", [sweep_id]
+            )
         table = "\n".join(
             ["| batch size | items/s | p50 ms | p99 ms |", "| --- | --- | --- | --- |"]
-            + [f"| {p.batch_size or 'adaptive'} | {p.inference_items_per_second:,.1f} | {p.batch_latency_p50_ms:,.1f} "
-               f"| {p.batch_latency_p99_ms:,.1f} |" for p in points]
+            + [f"| {p['batch_size'] or 'adaptive'} | {readable(p['inference_items_per_second'])} "
+               f"| {readable(p['batch_latency_p50_ms'])} | {readable(p['batch_latency_p99_ms'])} |" for p in measured]
         )
+        best = [p for p in measured if p["best_within_budget"]]
         return dg.MaterializeResult(
-            metadata={
+            metadata=readable_metadata({
                 "sweep_id": sweep_id,
                 "latency_budget_ms": config.latency_budget_ms,
-                **({"best_batch_size": best.batch_size, "best_items_per_second": best.inference_items_per_second}
+                **({"best_batch_size": best[0]["batch_size"], "best_items_per_second": best[0]["inference_items_per_second"]}
                    if best else {}),
                 "points": dg.MetadataValue.md(table),
-            }
+            })
         )
 
     return batch_sweep

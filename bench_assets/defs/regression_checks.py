@@ -1,32 +1,17 @@
 """Regression checks on the `regressions` mart: one per headline metric, failing while a change for the worse
 is recent, with the model, the run where it changed and the values before and after in its metadata."""
 
-import csv
-from dataclasses import dataclass
-
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
-from bench_assets.defs.warehouse import DBT_PROJECT_DIR, DUCKDB_POOL, warehouse_dbt_assets
+from bench_assets.defs.metadata import readable_metadata
+from bench_assets.defs.warehouse import DUCKDB_POOL, warehouse_dbt_assets
+from bench_assets.store.marts import HeadlineMetric, headline_metrics
 
 REGRESSIONS = get_asset_key_for_model([warehouse_dbt_assets], "regressions")
 # Like Beam's perf alerts: a change is news for the 14 runs that follow it, then it is the new normal.
 ALERT_WINDOW_RUNS = 14
-
-
-@dataclass(frozen=True)
-class HeadlineMetric:
-    metric: str
-    label: str
-    unit: str
-    better: str
-
-
-def headline_metrics() -> list[HeadlineMetric]:
-    """The metrics the dbt seed `headline_metrics` lists, which model_trend charts and the analysis searches."""
-    with (DBT_PROJECT_DIR / "seeds" / "headline_metrics.csv").open(encoding="utf-8", newline="") as f:
-        return [HeadlineMetric(**row) for row in csv.DictReader(f)]
 
 
 def recent_regressions(duckdb: DuckDBResource, metric: str) -> list[dict]:
@@ -62,7 +47,7 @@ def regression_check(headline: HeadlineMetric) -> dg.AssetChecksDefinition:
                 "change_pct": latest["change_pct"],
                 "all_recent": dg.MetadataValue.md(regressions_table(found, headline.unit)),
             }
-        return dg.AssetCheckResult(passed=not found, metadata=metadata)
+        return dg.AssetCheckResult(passed=not found, metadata=readable_metadata(metadata))
 
     return check
 

@@ -15,7 +15,6 @@ from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
 from bench_assets.store import runs as results
-from bench_assets.store import schema
 from bench_assets.benchmarks import MODELS
 from bench_assets.analysis.compare import compare_runs
 from bench_assets.defs.warehouse import AFTER_BENCHMARK_RUNS, DUCKDB_POOL, warehouse_dbt_assets
@@ -48,7 +47,7 @@ ORDER BY benchmark, model, precision, memory_format, quantization, compile, back
 BEST_SQL = "SELECT * FROM best_configuration ORDER BY benchmark, model, profile"
 # The latest batch-size sweep of each model (bench_assets/analysis/batch_sweep.py).
 SWEEPS_SQL = """
-SELECT * FROM batch_sweeps
+SELECT * FROM batch_sweep
 QUALIFY sweep_id = last_value(sweep_id) OVER (
     PARTITION BY benchmark, model ORDER BY swept_at ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ORDER BY benchmark, model, batch_size NULLS LAST
@@ -587,7 +586,8 @@ def render_report(
     group_name="warehouse",
     deps=[
         get_asset_key_for_model([warehouse_dbt_assets], m)
-        for m in ("latest_runs", "model_trend", "regressions", "configuration_agreement", "best_configuration")
+        for m in ("latest_runs", "model_trend", "regressions", "configuration_agreement", "best_configuration",
+                  "batch_sweep")
     ],
     pool=DUCKDB_POOL,
     kinds={"html"},
@@ -603,7 +603,6 @@ def benchmark_report(settings: BenchmarkSettings, duckdb: DuckDBResource) -> dg.
         series = fetch_rows(conn, SERIES_SQL)
         configurations = fetch_rows(conn, CONFIGURATIONS_SQL)
         best = fetch_rows(conn, BEST_SQL)
-        schema.create_schema(conn)  # batch_sweeps exists before the first sweep
         sweeps = fetch_rows(conn, SWEEPS_SQL)
         comparisons = [
             (pair, compare_runs(conn, pair["previous_run_id"], pair["run_id"], resamples=1000))

@@ -7,8 +7,6 @@ so every step takes the `duckdb` pool (one at a time, see dagster.yaml) and wait
 """
 
 import json
-import shutil
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,14 +18,10 @@ from dagster_duckdb import DuckDBResource
 from bench_assets.analysis import regressions
 from bench_assets.store import runs as results
 from bench_assets.store import schema
+from bench_assets.store.marts import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from bench_assets.benchmarks import BENCHMARKS
-from bench_assets.settings import REPO_ROOT
 
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_metrics"
 DUCKDB_POOL = "duckdb"
-
-# The dbt beside this Python: `make` runs the virtual environment's programs without activating it.
-DBT_EXECUTABLE = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 

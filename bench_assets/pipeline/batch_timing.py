@@ -41,16 +41,3 @@ def timed_batch(inference_fn: Callable[..., Iterable], batch: Sequence, *args, *
     latency_us = (time.perf_counter_ns() - start) / 1_000
     return results, BatchRecord(uuid.uuid4().hex, len(batch), latency_us, started_at)
 
-
-def busy_seconds(batches: Iterable[dict]) -> float:
-    """The time inference was busy: the length of the union of the batches' spans (`started_at`, `latency_us`),
-    so that batches running at once on several workers count their shared time once. The same definition as
-    run_summary's inference_seconds."""
-    busy, island_start, island_end = 0.0, None, None
-    for start, end in sorted((b["started_at"], b["started_at"] + b["latency_us"] / 1e6) for b in batches):
-        if island_end is None or start > island_end:
-            busy += 0.0 if island_end is None else island_end - island_start
-            island_start, island_end = start, end
-        else:
-            island_end = max(island_end, end)
-    return busy + (0.0 if island_end is None else island_end - island_start)

@@ -1,4 +1,4 @@
-"""Beam's own RunInference metrics (namespace BeamML_PyTorch), as rows named as Beam's load tests publish them."""
+"""Beam's own RunInference metrics (namespace BeamML_PyTorch by default), as rows named as Beam's load tests publish them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 from apache_beam.metrics.metric import MetricsFilter
 
-BEAM_METRICS_NAMESPACE = "BeamML_PyTorch"
+from bench_assets.run.configuration import PYTORCH_METRICS_NAMESPACE
 
 # Units of Beam's RunInference metrics, by the name Beam gives them.
 BEAM_METRIC_UNITS = {
@@ -22,7 +22,7 @@ BEAM_METRIC_UNITS = {
 log = logging.getLogger(__name__)
 
 
-def beam_metric_rows(result, namespace: str = BEAM_METRICS_NAMESPACE) -> list[dict]:
+def beam_metric_rows(result, namespace: str = PYTORCH_METRICS_NAMESPACE) -> list[dict]:
     """Beam's RunInference metrics as long rows, named as Beam's load tests publish them.
 
     Counters give one row; distributions give count, sum, min, max and mean. Runners that keep no metrics

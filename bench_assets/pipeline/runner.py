@@ -14,7 +14,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
 from bench_assets.machine.fingerprint import usable_cores
-from bench_assets.pipeline.beam_metrics import BEAM_METRICS_NAMESPACE, beam_metric_rows
+from bench_assets.pipeline.beam_metrics import beam_metric_rows
+from bench_assets.run.configuration import PYTORCH_METRICS_NAMESPACE
 from bench_assets.pipeline.progress import ProgressMonitor
 
 DIRECT_RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
@@ -170,7 +171,7 @@ def run_pipeline(
     build: Callable[[beam.Pipeline], None],
     settings: RunnerSettings,
     monitor: ProgressMonitor,
-    metrics_namespace: str = BEAM_METRICS_NAMESPACE,
+    metrics_namespace: str = PYTORCH_METRICS_NAMESPACE,
 ) -> PipelineRun:
     """Builds the pipeline, runs it to the end while reporting progress, and returns Beam's metrics (those its
     model handler reports under `metrics_namespace`)."""

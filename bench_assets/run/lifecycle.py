@@ -9,13 +9,13 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from bench_assets.defs.metadata import readable_metadata
+from bench_assets.store import marts
 from bench_assets.store import runs as results
 from bench_assets.run.cost import beam_gpu_price, estimated_cost_usd
 from bench_assets.machine.peak import CACHE_FOLDER as PEAK_CACHE_FOLDER, machine_peak
 from bench_assets.machine.fingerprint import environment_fingerprint, fingerprint_id
-from bench_assets.pipeline.batch_timing import busy_seconds
 from bench_assets.pipeline.input_lines import count_lines
-from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import PipelineRun, run_pipeline
 from bench_assets.settings import BenchmarkSettings
@@ -23,31 +23,14 @@ from bench_assets.run.run_config import InferenceRunConfig
 from bench_assets.spec import BenchmarkSpec, DatasetSpec
 from bench_assets.run.weights import file_sha256, verified_weights
 
-# The seed benchmark's dashboard figures, under the names Beam's load tests publish them.
-HEADLINE_METRICS = (
-    "mean_inference_request_batch_size",
-    "mean_inference_batch_latency_micro_secs",
-    "mean_load_model_latency_milli_secs",
-)
+# The run_summary figures a run's asset page shows beside the headline metrics (the seed headline_metrics).
+RUN_FIGURES = ("wall_seconds", "estimated_cost_usd", "cost_per_1000_inferences_usd", "achieved_flops_per_second",
+               "utilization", "theoretical_utilization")
 NOTHING_LOST = "nothing_lost"
 # The run's own copy of its input, in its run directory: what the pipeline reads and the run counts.
 INPUT_SNAPSHOT = "input.txt"
 # Measurements the platform makes itself, beside Beam's.
 HARNESS_NAMESPACE = "harness"
-
-
-def hardware_efficiency(flops_per_item: int | None, peak_flops: float | None, run_dir: Path) -> dict:
-    """The inference stage's achieved FLOP/s (FLOPs per item x items per second inference was busy) and its share
-    of the machine's measured matmul peak in the run's precision, or that it went above that peak, for the
-    materialization's metadata; empty where FLOPs are not counted. run_summary derives the same from the stored
-    FLOPs, peak and batches."""
-    batches = read_output_rows(run_dir, "batches")
-    seconds = busy_seconds(batches)
-    if flops_per_item is None or not peak_flops or not seconds:
-        return {}
-    achieved = flops_per_item * sum(batch["batch_size"] for batch in batches) / seconds
-    share = {"utilization": achieved / peak_flops} if achieved <= peak_flops else {"above_measured_peak": True}
-    return {"achieved_flops_per_second": achieved, **share}
 
 
 def run_cost(settings: BenchmarkSettings, fingerprint: dict, device: str, pipeline_run: PipelineRun):
@@ -162,6 +145,9 @@ def execute_benchmark_run(
         raise
     context.log.info(f"run {run_id}: {model} over {dataset_size:,} items on {runner.runner}, {weights['source']} weights")
     try:
+        # A new DuckDB file: dbt creates the views the run's metadata is read from, once.
+        for created in marts.ensure_live_marts(duckdb):
+            context.log.info(f"created the view {created} with dbt")
         monitor = ProgressMonitor(run_dir / "progress", dataset_size, context.log.info)
         pipeline_run = run_pipeline(
             lambda p: benchmark.build_pipeline(p, request),
@@ -171,7 +157,6 @@ def execute_benchmark_run(
         )
         context.log.info(f"run {run_id} pipeline done: {monitor.describe()}")
         cost = run_cost(settings, fingerprint, batching["device"], pipeline_run)
-        efficiency = hardware_efficiency(weights.get("flops_per_item"), peak_flops, run_dir)
         harness_metrics = [
             {"namespace": HARNESS_NAMESPACE, "metric": name, "value": value, "unit": unit}
             for name, value, unit in (
@@ -195,37 +180,31 @@ def execute_benchmark_run(
             context.log.error(f"run {run_id} could not be marked failed: {record_error}")
         raise
 
-    beam_metrics = {row["metric"]: row["value"] for row in pipeline_run.metric_rows}
-    accounted = counts["predictions"] + counts["failures"]
+    # The run's figures as the marts define them, derived from its rows the moment they landed.
+    with duckdb.get_connection() as conn:
+        (summary,) = marts.fetch_rows(conn, "SELECT * FROM run_summary WHERE run_id = ?", [run_id])
+    figures = [headline.metric for headline in marts.headline_metrics()] + list(RUN_FIGURES)
     metadata = {
         "run_id": run_id,
         "dataset_size": dataset_size,
-        "predictions": counts["predictions"],
-        "failures": counts["failures"],
-        "batches": counts["batches"],
-        "wall_seconds": pipeline_run.wall_seconds,
-        "peak_rss_mib": pipeline_run.peak_rss_bytes / 2**20,
-        "items_per_second": counts["predictions"] / pipeline_run.wall_seconds,
+        "predictions": summary["predictions"],
+        "failures": summary["failures"],
+        "batches": summary["batches"],
         "weights_source": weights["source"],
-        **({"estimated_cost_usd": cost} if cost is not None else {}),
-        **efficiency,
-        **(
-            {"cost_per_1000_inferences_usd": 1000 * cost / counts["predictions"]}
-            if cost is not None and counts["predictions"]
-            else {}
-        ),
-        **{name: beam_metrics[name] for name in (*HEADLINE_METRICS, "num_inferences") if name in beam_metrics},
+        **{name: summary[name] for name in figures if summary[name] is not None},
+        # Above the measured ceiling: said, never a share over 1 (run_summary leaves utilization null).
+        **({"above_measured_peak": True} if summary["is_above_measured_peak"] else {}),
     }
     return dg.MaterializeResult(
-        metadata=metadata,
+        metadata=readable_metadata(metadata),
         check_results=[
             dg.AssetCheckResult(
                 check_name=NOTHING_LOST,
-                passed=accounted == dataset_size and counts["lines_accounted"] == dataset_size,
+                passed=bool(summary["is_complete"]),
                 metadata={
                     "inputs": dataset_size,
-                    "predictions": counts["predictions"],
-                    "failures": counts["failures"],
+                    "predictions": summary["predictions"],
+                    "failures": summary["failures"],
                     "lines_accounted": counts["lines_accounted"],
                 },
             )

@@ -207,11 +207,33 @@ def finish_run(
     return counts
 
 
-def record_sweep(conn: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
-    """One batch-size sweep's points (bench_assets/analysis/batch_sweep.py), in one transaction; `batch_size` NULL is the
-    benchmark's adaptive batching."""
+def record_sweep(conn: duckdb.DuckDBPyConnection, sweep: dict, points: list[tuple[int | None, Path]]) -> None:
+    """One batch-size sweep (bench_assets/analysis/batch_sweep.py) and the batches of each of its points, read from
+    each point's run directory, in one transaction. A point's `fixed_batch_size` None is the benchmark's adaptive
+    batching. The batch_sweep mart derives each point's figures."""
     create_schema(conn)
-    conn.executemany("INSERT INTO batch_sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    columns = OUTPUT_COLUMNS["batches"]
+    names = ", ".join(checked_name(column) for column in columns)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(
+            "INSERT INTO sweeps (sweep_id, benchmark, model, profile, fingerprint_id, items, latency_budget_ms, "
+            "swept_at) VALUES ($sweep_id, $benchmark, $model, $profile, $fingerprint_id, $items, "
+            "$latency_budget_ms, $swept_at)",
+            sweep,
+        )
+        for fixed_batch_size, run_dir in points:
+            files = sorted(str(p) for p in run_dir.glob("batches-*.jsonl"))
+            if files:
+                conn.execute(
+                    f"INSERT INTO sweep_batches (sweep_id, fixed_batch_size, {names}) SELECT ?, ?, {names} "
+                    "FROM read_json(?, format = 'newline_delimited', columns = ?)",
+                    [sweep["sweep_id"], fixed_batch_size, files, columns],
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def fail_run(conn: duckdb.DuckDBPyConnection, run_id: str, error: str) -> None:

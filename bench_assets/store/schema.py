@@ -70,21 +70,23 @@ CREATE TABLE IF NOT EXISTS metrics (
     value DOUBLE NOT NULL,
     unit VARCHAR NOT NULL
 );
-CREATE TABLE IF NOT EXISTS batch_sweeps (
-    sweep_id VARCHAR NOT NULL,
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_id VARCHAR PRIMARY KEY,
     benchmark VARCHAR NOT NULL,
     model VARCHAR NOT NULL,
     profile VARCHAR NOT NULL,
     fingerprint_id VARCHAR NOT NULL,
-    batch_size INTEGER,
     items INTEGER NOT NULL,
-    mean_batch_size DOUBLE NOT NULL,
-    inference_items_per_second DOUBLE NOT NULL,
-    batch_latency_p50_ms DOUBLE NOT NULL,
-    batch_latency_p99_ms DOUBLE NOT NULL,
     latency_budget_ms DOUBLE NOT NULL,
-    best_within_budget BOOLEAN NOT NULL,
     swept_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweep_batches (
+    sweep_id VARCHAR NOT NULL,
+    fixed_batch_size INTEGER,
+    batch_id VARCHAR NOT NULL,
+    batch_size INTEGER NOT NULL,
+    latency_us DOUBLE NOT NULL,
+    started_at DOUBLE NOT NULL
 );
 """
 

@@ -1,0 +1,73 @@
+"""The dbt marts (dbt_metrics/) as Python reads them: where the project is, its one list of headline metrics, and
+the live marts a run or a sweep reads right after its rows land.
+
+`run_summary` and `batch_sweep` are views: DuckDB derives their figures from the raw rows whenever they are read,
+so an asset's metadata shows the marts' own figures without a dbt build per run. A file that has no such views
+yet (a new one) gets them from one `dbt run` of those views and their staging; each later `dbt build` (the
+warehouse job) replaces them with the project's current definitions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from bench_assets.settings import REPO_ROOT
+
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_metrics"
+# The dbt beside this Python: `make` runs the virtual environment's programs without activating it.
+DBT_EXECUTABLE = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
+LIVE_MARTS = ("run_summary", "batch_sweep")
+
+
+@dataclass(frozen=True)
+class HeadlineMetric:
+    metric: str
+    label: str
+    unit: str
+    better: str
+
+
+def headline_metrics() -> list[HeadlineMetric]:
+    """The metrics the dbt seed `headline_metrics` lists (run_summary columns), in its order: the ones charted,
+    searched for regressions and shown on a run's asset page."""
+    with (DBT_PROJECT_DIR / "seeds" / "headline_metrics.csv").open(encoding="utf-8", newline="") as f:
+        return [HeadlineMetric(**row) for row in csv.DictReader(f)]
+
+
+def ensure_live_marts(database: DuckDBResource) -> list[str]:
+    """Creates the live marts where the file lacks them (and the raw tables they read have been created);
+    returns the names it created."""
+    with database.get_connection() as conn:
+        present = {name for (name,) in conn.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    missing = [name for name in LIVE_MARTS if name not in present]
+    if missing:
+        create_live_marts(database.database)
+    return missing
+
+
+def create_live_marts(database: str) -> None:
+    """Creates the live marts and the staging views they read, with dbt, in a DuckDB file no connection holds."""
+    path = str(Path(database).expanduser().resolve())
+    command = [
+        DBT_EXECUTABLE, "run", "--quiet", "--select", *(f"+{name}" for name in LIVE_MARTS),
+        "--vars", json.dumps({"duckdb_path": path}),
+        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+    ]
+    done = subprocess.run(command, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"dbt could not create the views {', '.join(LIVE_MARTS)} in {path}:\n{done.stdout}{done.stderr}")
+
+
+def fetch_rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    table = conn.execute(sql, params or [])
+    columns = [d[0] for d in table.description]
+    return [dict(zip(columns, row)) for row in table.fetchall()]

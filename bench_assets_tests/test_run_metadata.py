@@ -1,0 +1,46 @@
+"""A run asset's metadata is run_summary's row for the run, read the moment its rows land, rounded to what a person
+reads (the mart keeps full precision) and still numeric, so the UI plots it."""
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from bench_assets.benchmarks.table_rows import BENCHMARK
+from bench_assets.defs.benchmarks import BenchmarkDefinitions
+from bench_assets.defs.datasets import dataset_asset
+from bench_assets.defs.metadata import readable
+from bench_assets.store.marts import LIVE_MARTS, headline_metrics
+from bench_assets_tests.conftest import materialize
+
+
+def test_figures_are_rounded_to_four_significant_digits_and_stay_numbers():
+    assert readable(11.21632071500062) == 11.22
+    assert readable(1645.28515625) == 1645.0
+    assert readable(0.000123456) == 0.0001235
+    assert readable(23) == 23 and readable(True) is True and readable("shipped") == "shipped"
+
+
+def test_a_run_on_a_new_file_shows_run_summarys_figures(bench_resources, query, tmp_path):
+    # A file of its own, without the live marts: the run has dbt create them.
+    resources = {**bench_resources, "duckdb": DuckDBResource(database=str(tmp_path / "new.duckdb"))}
+    made = BenchmarkDefinitions.of(BENCHMARK)
+    materialize([dataset_asset(BENCHMARK.dataset)], resources)
+    result = materialize([made.weights, made.run], resources, partition_key="linear_regression")
+
+    with duckdb.connect(resources["duckdb"].database, read_only=True) as conn:
+        views = {name for (name,) in conn.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        table = conn.execute("SELECT * FROM run_summary")
+        columns = [d[0] for d in table.description]
+        (summary,) = [dict(zip(columns, row)) for row in table.fetchall()]
+    assert set(LIVE_MARTS) <= views
+
+    metadata = result.asset_materializations_for_node(BENCHMARK.run_asset_name)[0].metadata
+    shown = [h.metric for h in headline_metrics() if summary[h.metric] is not None] + ["wall_seconds", "estimated_cost_usd"]
+    assert "end_to_end_items_per_second" in shown and "peak_rss_mib" in shown
+    for name in shown:
+        assert isinstance(metadata[name], dg.FloatMetadataValue), name
+        assert metadata[name].value == readable(summary[name]), name
+        assert metadata[name].value == pytest.approx(summary[name], rel=1e-3)
+    assert metadata["predictions"].value == summary["predictions"] == 23
+    assert metadata["wall_seconds"].value != summary["wall_seconds"]  # the mart keeps full precision
