@@ -172,7 +172,7 @@ def test_values_with_sql_in_them_are_stored_as_values(tmp_path):
         assert conn.execute("SELECT item_id, predicted_label FROM predictions").fetchall() == [(HOSTILE, HOSTILE)]
         assert conn.execute("SELECT metric FROM metrics").fetchall() == [(HOSTILE,)]
         tables = {name for name, in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        assert tables == {"runs", "predictions", "failures", "batches", "metrics", "sweeps", "sweep_batches"}
+        assert tables == {"runs", "predictions", "failures", "batches", "embeddings", "metrics", "sweeps", "sweep_batches"}
     for name in ("runs", "predictions_line", "Runs", "runs; DROP TABLE runs", "runs --", '"runs"'):
         if name in ("runs", "predictions_line"):
             assert schema.checked_name(name) == name
