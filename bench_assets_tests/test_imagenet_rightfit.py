@@ -1,5 +1,5 @@
 """The ImageNet right-fitting benchmark: the shared image sample, seeded EfficientNet-B0 weights and a Beam
-RunInference run whose batches are inferred in chunks of 16, into a temporary DuckDB."""
+RunInference run whose batches are inferred in chunks, into a temporary DuckDB."""
 
 import json
 
@@ -62,11 +62,11 @@ class RecordingModel(nn.Module):
         return images * 2
 
 
-def test_chunked_inference_runs_a_batch_in_chunks_of_16_and_keeps_its_order():
+def test_chunked_inference_runs_a_batch_in_its_chunks_and_keeps_its_order():
     batch = [torch.full((2,), float(index)) for index in range(37)]
     model = RecordingModel()
 
-    results = ChunkedInference()(batch, model, "cpu", {}, model_id="m")
+    results = ChunkedInference(16)(batch, model, "cpu", {}, model_id="m")
 
     assert model.sizes == [16, 16, 5]
     assert all(isinstance(result, PredictionResult) for result in results)

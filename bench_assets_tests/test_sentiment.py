@@ -65,7 +65,7 @@ def test_sentiment_partition_classifies_every_sentence(bench_resources, query, n
     (run_id, benchmark, status, batching), = query("SELECT run_id, benchmark, status, batching FROM runs")
     assert (benchmark, status) == ("sentiment", "finished")
     assert json.loads(batching) == {
-        "min_batch_size": 10, "max_batch_size": 100, "device": "CPU", "precision": "fp32", "memory_format": "contiguous",
+        "min_batch_size": 1, "max_batch_size": 10_000, "device": "CPU", "precision": "fp32", "memory_format": "contiguous",
         "quantization": "none", "compile": "none", "backend": "pytorch", "beam_default": True,
     }
     rows = query(

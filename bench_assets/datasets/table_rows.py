@@ -1,8 +1,9 @@
 """The table of rows for the table-row regression benchmark, after apache_beam/examples/inference/
 table_row_inference_utils.py.
 
-Beam's helper writes JSON Lines of {"id": "row_<i>", "feature1": f, "feature2": f, "feature3": f} with standard
-normal features, and fits its LinearRegression on y = sum(features) + 0.1 * standard normal noise. Our rows are
+Beam's helper writes JSON Lines of {"id": "row_<i>", "feature1": f, ...} with standard normal features, and fits
+its LinearRegression on y = sum(features) + 0.1 * standard normal noise; Beam's benchmark reads five feature
+columns (`--feature_columns=feature1,...,feature5` in its option file), which the rows here carry. Our rows are
 drawn the same way, deterministically for a seed, and also carry that y as "target" (never a feature), so a run's
 predictions can be scored. The model is fitted on a separate draw of the same kind (see models.py).
 """
@@ -16,8 +17,8 @@ import numpy as np
 
 from bench_assets.spec import DatasetSpec
 
-# Beam's default --feature_columns, in the order the model reads them.
-FEATURE_COLUMNS = ("feature1", "feature2", "feature3")
+# Beam's benchmark's --feature_columns, in the order the model reads them.
+FEATURE_COLUMNS = ("feature1", "feature2", "feature3", "feature4", "feature5")
 NOISE_SCALE = 0.1
 # Decimals written to the file; the target is computed from the rounded features, so the file is exact.
 DECIMALS = 6
@@ -27,7 +28,7 @@ TRAINING_STREAM = 1
 
 
 def sample_table(count: int, seed: int, stream: int) -> tuple[np.ndarray, np.ndarray]:
-    """(features [count, 3], targets [count]): standard normal features, target = their sum + 0.1 noise."""
+    """(features [count, 5], targets [count]): standard normal features, target = their sum + 0.1 noise."""
     rng = np.random.default_rng([stream, seed])
     features = np.round(rng.standard_normal((count, len(FEATURE_COLUMNS))), DECIMALS)
     targets = np.round(features.sum(axis=1) + NOISE_SCALE * rng.standard_normal(count), DECIMALS)
@@ -68,7 +69,7 @@ def materialize_table_rows(context, settings, folder: Path) -> dict:
 TABLE_ROWS = DatasetSpec(
     name="table_rows",
     file_name="rows.jsonl",
-    description="""Table rows as JSON Lines, like Beam's table-row example: an id, three standard normal features,
+    description="""Table rows as JSON Lines, like Beam's table-row example: an id, five standard normal features,
     and the target y = sum of the features + 0.1 * normal noise; deterministic for a given seed.""",
     build=materialize_table_rows,
 )

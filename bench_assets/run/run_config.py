@@ -85,3 +85,11 @@ InferenceRunConfig = type(
         **{setting.name: _SETTING_CHOICES[setting.name](setting.default) for setting in RUN_SETTINGS},
     },
 )
+
+
+class BeamAdaptiveRunConfig(InferenceRunConfig):
+    """For a benchmark whose Beam handler is given no batch bounds: RunInference's BatchElements then adapts each
+    batch between its own defaults, 1 and 10,000 items (Beam's sentiment, right-fitting and table-row benchmarks)."""
+
+    min_batch_size: int = 1
+    max_batch_size: int = 10_000

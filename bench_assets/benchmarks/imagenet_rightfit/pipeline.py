@@ -1,14 +1,15 @@
 """ImageNet classification in chunks, after apache_beam/examples/inference/pytorch_imagenet_rightfit.py.
 
 Read the image list, decode each file to RGB, resize its shorter side to 256, centre-crop 224 x 224 and
-normalise with ImageNet's mean and std, batch adaptively, and run each batch through EfficientNet-B0 in chunks of
-16 (Beam's default `--inference_batch_size`), keeping the top-5 classes of each image.
+normalise with ImageNet's mean and std, batch adaptively (BatchElements' own bounds, 1 to 10,000: Beam's handler
+is given none), and run each batch through EfficientNet-B0 in chunks, keeping the top-5 classes of each image.
 
-Beam's right-fitting handler tries chunk sizes 64, 32, 16, 8 with a dummy batch at load time and keeps the first
-that does not run out of memory; only `--inference_batch_size auto` enables that search, which on a CPU would
-always pick 64. We run the default, a fixed chunk of 16, in the inference function; each batch's latency covers
-all its chunks. Beam's example batches from 1 to 10,000 items; we keep the platform's bounds (10 to 100 by
-default, set per run).
+Beam's benchmark passes `--inference_batch_size=auto` (its option file under
+.github/workflows/load-tests-pipeline-options/): the right-fitting handler tries chunks of 64, 32, 16 and 8 with
+a dummy batch at model load and keeps the first that does not run out of memory, which is 64 wherever a 64-image
+forward pass fits (any CPU here; EfficientNet-B0 needs well under 2 GiB for it on a GPU). The chunk size here is a
+run setting, 64 by default (`chunk_size`; Beam's example's own default, without `auto`, is 16); each batch's
+latency covers all its chunks.
 
 Decoding is the image-classification pipeline's: a path outside the allowed roots, or a file that is not a
 usable image, becomes a failure row with its reason where Beam's example logs it and drops the item.
@@ -32,12 +33,13 @@ from bench_assets.vision.image_pipeline import (
     build_image_run,
     image_labels,
 )
+from bench_assets.run.run_config import BeamAdaptiveRunConfig
 from bench_assets.spec import PipelineRequest
 
 RESIZE_SHORTER_SIDE = 256
 CROP_SIZE = 224
-# Beam's example default (`--inference_batch_size 16`).
-CHUNK_SIZE = 16
+# What Beam's benchmark's `--inference_batch_size=auto` selects wherever a 64-image forward pass fits.
+CHUNK_SIZE = 64
 
 
 def rightfit_transform() -> transforms.Compose:
@@ -55,7 +57,7 @@ class ChunkedInference:
     """Beam's default tensor inference over consecutive chunks of a batch, results concatenated in order (the model
     a PyTorch module, or under the onnxruntime backend the ONNX Runtime session called as one)."""
 
-    def __init__(self, chunk_size: int = CHUNK_SIZE):
+    def __init__(self, chunk_size: int):
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         self._chunk_size = chunk_size
@@ -70,11 +72,22 @@ class ChunkedInference:
         return results
 
 
+class RightfitRunConfig(BeamAdaptiveRunConfig):
+    """Beam's batching (no bounds given) and the chunk each batch is inferred in."""
+
+    chunk_size: int = CHUNK_SIZE
+
+    def run_settings(self) -> dict:
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {self.chunk_size}")
+        return {**super().run_settings(), "chunk_size": self.chunk_size}
+
+
 def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
     build_image_run(
         pipeline,
         run,
         transform=rightfit_transform(),
-        inference_fn=ChunkedInference(CHUNK_SIZE),
+        inference_fn=ChunkedInference(run.run_settings["chunk_size"]),
         fields=ImageNetClasses(image_labels(run)),
     )

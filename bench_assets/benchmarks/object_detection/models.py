@@ -15,11 +15,30 @@ OBJECT_DETECTION = "object_detection"
 COCO_NUM_CLASSES = 91
 
 
+def with_frozen_batch_norm(module: nn.Module) -> nn.Module:
+    """The module with each BatchNorm2d replaced by torchvision's FrozenBatchNorm2d of the same statistics."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            for buffer in ("weight", "bias", "running_mean", "running_var"):
+                getattr(frozen, buffer).copy_(getattr(child, buffer).detach())
+            setattr(module, name, frozen)
+        else:
+            with_frozen_batch_norm(child)
+    return module
+
+
 def build_torchvision_detector(model_name: str) -> nn.Module:
+    """Beam's example builds the detector with weights=None, which leaves the ImageNet backbone weights on: the
+    backbone is then built with FrozenBatchNorm2d, and its state dict has that layout. The backbone weights would
+    be downloaded (and are overwritten by the state dict anyway), so here they are not, and the batch norm is
+    frozen as in Beam's model."""
     import torchvision
 
-    # Beam's example passes weights=None only: the default ImageNet backbone would then be downloaded.
-    return torchvision.models.get_model(model_name, weights=None, weights_backbone=None, num_classes=COCO_NUM_CLASSES)
+    model = torchvision.models.get_model(model_name, weights=None, weights_backbone=None, num_classes=COCO_NUM_CLASSES)
+    return with_frozen_batch_norm(model)
 
 
 def coco_category_names() -> list[str]:

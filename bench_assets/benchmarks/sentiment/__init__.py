@@ -9,6 +9,7 @@ from bench_assets.benchmarks.sentiment.models import (
 )
 from bench_assets.benchmarks.sentiment.pipeline import build_run, forward_example_sentences
 from bench_assets.run.configuration import COMPILERS, PRECISIONS, QUANTIZATIONS
+from bench_assets.run.run_config import BeamAdaptiveRunConfig
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -20,6 +21,7 @@ BENCHMARK = BenchmarkSpec(
     dataset=SENTENCE_CORPUS,  # the same asset as language modeling: one sentence_corpus for both
     models=SENTIMENT_MODELS,
     build_pipeline=build_run,
+    run_config=BeamAdaptiveRunConfig,  # Beam's sentiment handler is given no batch bounds
     example_forward=forward_example_sentences,
     # e.g. the real distilbert-base-uncased-finetuned-sst-2-english, from a folder (bench_assets/benchmarks/user_models.py)
     user_model_builders={"huggingface": build_sequence_classifier_from_folder},

@@ -7,9 +7,8 @@ DistilBertForSequenceClassification through a keyed PyTorch model handler, keep 
 BigQuery; here the input is the platform's numbered lines and the outputs its prediction, failure and batch rows.
 
 Batching: Beam's example gives its handler no batch bounds, so RunInference uses BatchElements' adaptive defaults
-(min_batch_size=1, max_batch_size=10,000, batches grown towards about 10 s of work each). Here the bounds come from
-the run config (InferenceRunConfig: min_batch_size 10, max_batch_size 100 by default), within which BatchElements
-still adapts; set them to 1 and 10000 to batch as Beam's example does. Every item is padded to 128 tokens, as in
+(min_batch_size=1, max_batch_size=10,000, batches grown towards about 10 s of work each), and so does the run
+config here by default (BeamAdaptiveRunConfig; set other bounds per run). Every item is padded to 128 tokens, as in
 the example, so a batch is always (batch size x 128) and an item's logits do not depend on its batch.
 
 Every line becomes a prediction or a failure row: a blank or non-UTF-8 line fails at `read`; a line that

@@ -1,8 +1,8 @@
 """Table-row regression with Beam's RunInference, after apache_beam/examples/inference/table_row_inference.py.
 
-Read the JSON Lines, take each row's features in Beam's column order (feature1, feature2, feature3) as a float
-vector, batch within the run config's bounds (Beam's example leaves BatchElements' defaults, 1 to 10,000),
-predict with Beam's SklearnModelHandlerNumpy (a pickled estimator) wrapped in KeyedModelHandler, keep the
+Read the JSON Lines, take each row's features in Beam's benchmark's column order (feature1 to feature5) as a float
+vector, batch within the run config's bounds (by default BatchElements' own, 1 to 10,000: Beam's handler is given
+none), predict with Beam's SklearnModelHandlerNumpy (a pickled estimator) wrapped in KeyedModelHandler, keep the
 predicted value beside the row's target.
 
 What differs from the example, and why:
@@ -31,7 +31,7 @@ from bench_assets.pipeline.batch_timing import TimedInference
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.read_predict_write import read_predict_write
-from bench_assets.run.run_config import InferenceRunConfig
+from bench_assets.run.run_config import BeamAdaptiveRunConfig
 from bench_assets.spec import PipelineRequest
 
 # Regression predicts a value, not a class: every prediction row has class index 0.
@@ -116,8 +116,9 @@ def model_handler(model_path: str, min_batch_size: int, max_batch_size: int) -> 
     )
 
 
-class TableRowsRunConfig(InferenceRunConfig):
-    """The shared run settings; scikit-learn predicts on the CPU only, so a GPU run is refused."""
+class TableRowsRunConfig(BeamAdaptiveRunConfig):
+    """Beam's batching (no bounds given: 1 to 10,000); scikit-learn predicts on the CPU only, so a GPU run is
+    refused."""
 
     def run_settings(self) -> dict:
         bounds = super().run_settings()
