@@ -10,7 +10,8 @@ from bench_assets.analysis.batch_sweep import batch_sizes
 from bench_assets.benchmarks.table_rows import BENCHMARK
 from bench_assets.defs.benchmarks import BenchmarkDefinitions
 from bench_assets.defs.datasets import dataset_asset
-from bench_assets.defs.report import SWEEPS_SQL, render_report
+from bench_assets.report.page import render_report
+from bench_assets.report.queries import SWEEPS_SQL
 from bench_assets.store.marts import fetch_rows
 from bench_assets_tests.conftest import materialize
 

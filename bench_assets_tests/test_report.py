@@ -1,6 +1,8 @@
 """The HTML report opened in headless Chromium (Debian's `chromium`, which `make test` installs): its charts
 draw their data, and a regression is marked in red only when there is one."""
 
+import json
+import re
 import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -8,8 +10,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench_assets.defs.report import REGRESSION_COLOR, SERIES_COLORS, render_report
-from bench_assets.defs.regression_checks import headline_metrics
+from bench_assets.report.charts import REGRESSION_COLOR, SERIES_COLORS
+from bench_assets.defs.warehouse import dbt_project
+from bench_assets.report.page import render_report
+from bench_assets.report.queries import QUERIES
+from bench_assets.store.marts import headline_metrics
 
 CHROMIUM = Path("/usr/bin/chromium")
 RUNS = 10
@@ -113,3 +118,12 @@ def test_without_regressions_nothing_is_red_and_without_runs_the_page_says_so(tm
     empty = render_report([], [], [], generated_at)
     assert "No finished runs yet" in empty
     assert pixels_near(screenshot(empty, tmp_path), SERIES_COLORS[0]) == 0
+
+
+def test_the_report_reads_the_marts_only():
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    marts = {node["name"] for node in manifest["nodes"].values()
+             if node["resource_type"] == "model" and node["fqn"][1] == "marts"}
+    for name, sql in QUERIES.items():
+        read = set(re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql, re.IGNORECASE))
+        assert read and read <= marts, (name, read - marts)
