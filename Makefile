@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: bench test ui lock clean
+.PHONY: bench test test-fast ui lock clean
 
 DBT_MANIFEST := dbt_metrics/target/manifest.json
 DBT_PROJECT_FILES := dbt_metrics/dbt_project.yml dbt_metrics/profiles.yml \
@@ -40,6 +40,10 @@ bench: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 
 test: $(INSTALLED) $(DBT_MANIFEST) /usr/bin/chromium
 	$(BIN)/python -m pytest
+
+# The tier to run while working: everything but the slow end-to-end and browser tests (docs/testing.md).
+test-fast: $(INSTALLED) $(DBT_MANIFEST)
+	$(BIN)/python -m pytest -m "not slow and not browser"
 
 # dagster dev re-parses the dbt project (DbtProject.prepare_if_dev) with the dbt it finds on PATH.
 ui: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml

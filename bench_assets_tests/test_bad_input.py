@@ -158,6 +158,7 @@ def assert_every_line_accounted(cases, by_line, result, run_name):
     assert check.metadata["lines_accounted"].value == len(cases)
 
 
+@pytest.mark.slow
 def test_every_bad_image_is_a_recorded_failure_and_every_unusual_one_is_predicted(bench_resources, query, tmp_path):
     settings = bench_resources["settings"]
     cases = image_cases(settings.root, tmp_path / "elsewhere")
@@ -178,6 +179,7 @@ def test_every_bad_image_is_a_recorded_failure_and_every_unusual_one_is_predicte
     assert by_line[20][2].endswith("caf\\xe9.jpg")
 
 
+@pytest.mark.slow
 def test_every_bad_sentence_is_a_recorded_failure_with_its_reason(bench_resources, query):
     settings = bench_resources["settings"]
     cases = sentence_cases()
@@ -233,6 +235,7 @@ def test_lines_are_numbered_as_read_and_bytes_decoded_per_line(tmp_path):
     assert os.path.getsize(path) == sum(len(raw) for _, raw in numbered_lines(path)) + len("\r\n\n\n\n")
 
 
+@pytest.mark.slow
 def test_bad_lines_are_failures_on_dask_too(tmp_path):
     """The same accounting on Beam's Dask runner (a loopback cluster of one worker process)."""
     import torch

@@ -6,8 +6,10 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
 
 
+@pytest.mark.slow
 def test_bench_runs_a_partition_builds_the_marts_and_prints_the_table(tmp_path):
     env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
     completed = subprocess.run(
@@ -57,6 +59,7 @@ def test_bench_releases_the_pool_slots_of_runs_whose_process_died():
         assert storage.get_concurrency_run_ids() == {"alive"}
 
 
+@pytest.mark.slow
 def test_bench_runs_beams_other_benchmarks_into_the_marts_and_the_report(tmp_path):
     """One model of each benchmark added after the first two, at smoke size (detection: its items limit)."""
     models = {

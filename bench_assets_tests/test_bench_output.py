@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench_assets.cli.bench import Console, JobOutput, run_job
 
 RUN = "3e14b61b-bb0f-4032-80ae-d5aad90d06ab"
@@ -67,6 +69,7 @@ def test_a_failing_run_prints_the_end_of_its_output(tmp_path, monkeypatch):
     assert "Traceback (most recent call last):" in lines
 
 
+@pytest.mark.slow
 def test_a_two_model_smoke_bench_prints_each_line_once_in_under_40_lines(tmp_path):
     env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
     # `make bench` gives DAGSTER_HOME the project's dagster.yaml; telemetry off here, since the notice Dagster

@@ -70,6 +70,7 @@ def test_channels_last_and_quantization_are_applied_to_the_loaded_model_and_auto
     assert type(quantized[0]).__name__ == "Linear" and quantized[0].__module__.startswith("torch.ao.nn.quantized.dynamic")
 
 
+@pytest.mark.slow
 def test_configured_runs_are_recorded_apart_and_predict_what_fp32_predicts(bench_resources, query, no_network):
     materialize([openimage_sample, sentence_corpus], bench_resources)
     configurations = [{}, {"precision": "bf16"}, {"memory_format": "channels_last"}]
@@ -107,6 +108,7 @@ def test_configured_runs_are_recorded_apart_and_predict_what_fp32_predicts(bench
     assert overall >= 0.8 and confident == 1.0
 
 
+@pytest.mark.slow
 def test_onnxruntime_runs_the_exported_model_and_predicts_what_pytorch_predicts(bench_resources, query, no_network):
     materialize([openimage_sample], bench_resources)
     for config in ({}, {"backend": "onnxruntime"}):
@@ -131,6 +133,7 @@ def test_onnxruntime_runs_the_exported_model_and_predicts_what_pytorch_predicts(
     assert overall >= 0.95 and confident == 1.0
 
 
+@pytest.mark.slow
 def test_a_compiled_model_compiles_in_the_model_loading_not_in_its_batches(bench_resources, query, no_network):
     materialize([sentence_corpus], bench_resources)
     graphs_before = dynamo_counters["stats"]["unique_graphs"]

@@ -119,6 +119,7 @@ def on_one_core():
         os.sched_setaffinity(0, cores)
 
 
+@pytest.mark.slow
 def test_partition_runs_on_an_external_cluster_and_counts_its_workers_memory_and_cores(cluster, bench_resources, query):
     from bench_assets_tests.assets import language_model_weights, language_modeling_run, sentence_corpus
 
@@ -146,6 +147,7 @@ def test_partition_runs_on_an_external_cluster_and_counts_its_workers_memory_and
     ))
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_fails_the_run_at_once_naming_it(bench_resources, query, tmp_path):
     from bench_assets_tests.assets import language_model_weights, language_modeling_run, sentence_corpus
 
@@ -184,6 +186,7 @@ def kill_when(condition, process_of, stop: threading.Event, every_s: float = 0.0
     return thread, killed
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_run_loses_and_repeats_no_line(cluster, tmp_path):
     sentences = build_sentence_corpus(SENTENCES, seed=5)
     corpus = tmp_path / "sentences.txt"

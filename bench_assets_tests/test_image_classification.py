@@ -22,6 +22,7 @@ def batch_config(min_batch_size: int, max_batch_size: int) -> dict:
     return {"ops": {"image_classification_run": {"config": {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}}}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["efficientnet_lite0", "resnet50"])
 def test_image_partition_predicts_every_image_and_records_beam_metrics(model, bench_resources, query, no_network):
     sample = materialize([openimage_sample], bench_resources)

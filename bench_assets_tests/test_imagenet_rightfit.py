@@ -3,6 +3,7 @@ RunInference run whose batches are inferred in chunks, into a temporary DuckDB."
 
 import json
 
+import pytest
 import torch
 from apache_beam.ml.inference.base import PredictionResult
 from PIL import Image
@@ -19,6 +20,7 @@ from bench_assets_tests.conftest import materialize
 DEFINITIONS = BenchmarkDefinitions.of(BENCHMARK)
 
 
+@pytest.mark.slow
 def test_rightfit_partition_predicts_the_top_5_classes_of_every_image(bench_resources, query, no_network):
     assert BENCHMARK.dataset is OPENIMAGE_SAMPLE
     materialize([dataset_asset(BENCHMARK.dataset)], bench_resources)

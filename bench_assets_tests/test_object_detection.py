@@ -3,6 +3,7 @@ a Beam RunInference run in fixed batches of 8, into a temporary DuckDB; and the 
 
 import json
 
+import pytest
 import torch
 from PIL import Image
 
@@ -23,6 +24,7 @@ from bench_assets_tests.conftest import materialize
 DEFINITIONS = BenchmarkDefinitions.of(BENCHMARK)
 
 
+@pytest.mark.slow
 def test_detection_partition_records_the_detections_of_each_of_its_first_images(bench_resources, query, no_network):
     assert BENCHMARK.dataset is OPENIMAGE_SAMPLE
     materialize([dataset_asset(BENCHMARK.dataset)], bench_resources)

@@ -16,6 +16,8 @@ from bench_assets.report.page import render_report
 from bench_assets.report.queries import QUERIES
 from bench_assets.store.marts import headline_metrics
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = Path("/usr/bin/chromium")
 RUNS = 10
 STEP_RUN = 6

@@ -80,6 +80,7 @@ def assert_each_item_once(run_dir, expected_items):
     assert sum(row["batch_size"] for row in read_output_rows(run_dir, "batches")) == ITEMS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runner", ["direct", "dask"])
 def test_image_pipeline_delivers_every_item_once(runner, image_inputs, dask_address, tmp_path):
     image_list, weights, paths = image_inputs
@@ -94,6 +95,7 @@ def test_image_pipeline_delivers_every_item_once(runner, image_inputs, dask_addr
     assert_each_item_once(tmp_path, paths)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runner", ["direct", "dask"])
 @pytest.mark.parametrize("mode", language_modeling.BATCHING_MODES)
 def test_language_pipeline_delivers_every_item_once(runner, mode, sentence_inputs, dask_address, tmp_path):
@@ -109,6 +111,7 @@ def test_language_pipeline_delivers_every_item_once(runner, mode, sentence_input
     assert_each_item_once(tmp_path, sentences)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "runner_config",
     [{"runner": "dask", "workers": 2}, {"runner": "direct", "direct_running_mode": "multi_processing", "workers": 2}],
@@ -158,6 +161,7 @@ class AppendTo(beam.DoFn):
             out.write(f"{element}\n")
 
 
+@pytest.mark.slow
 def test_dask_runs_shared_steps_once_and_feeds_each_branch_only_its_own_output(dask_address, tmp_path):
     calls, main, sevens, again = (str(tmp_path / name) for name in ("calls", "main", "sevens", "again"))
     with RunnerSettings(runner="dask", dask_address=dask_address).pipeline() as pipeline:
@@ -188,6 +192,7 @@ class LogStep(beam.DoFn):
         yield element
 
 
+@pytest.mark.slow
 def test_dask_hands_each_element_through_a_chain_of_steps_at_once(dask_address, tmp_path):
     # As Beam's own runners fuse steps: BatchElements then times each batch's inference downstream (on stage-by-
     # stage execution it timed appending to a list, and grew every batch to the maximum), and a partition's

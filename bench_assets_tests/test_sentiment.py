@@ -55,6 +55,7 @@ def test_benchmark_is_beams_sentiment_benchmark_on_the_shared_corpus():
     assert sum(p.numel() for p in model.parameters()) == 66_955_010
 
 
+@pytest.mark.slow
 def test_sentiment_partition_classifies_every_sentence(bench_resources, query, no_network):
     materialize([DATASET_ASSETS[SENTENCE_CORPUS.name]], bench_resources)
     result = materialize([DEFINITIONS.weights, DEFINITIONS.run], bench_resources, partition_key=SST2_MODEL)
@@ -155,6 +156,7 @@ def test_pipeline_accounts_for_every_line_and_predicts_what_the_model_says_alone
         assert row["score"] == pytest.approx(float(probabilities.max()), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_own_sequence_classifier_from_a_hugging_face_folder_runs_as_a_partition(bench_resources, query, tmp_path):
     own = tmp_path / "own"
     torch.manual_seed(0)

@@ -26,6 +26,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from bench_assets.settings import PROFILES, REPO_ROOT
 
+pytestmark = pytest.mark.browser
+
 ARTIFACTS = REPO_ROOT / "data" / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
 UI_START_TIMEOUT_S = 120

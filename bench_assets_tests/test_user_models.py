@@ -31,6 +31,7 @@ def run_partition(benchmark, model: str, dataset, resources):
     return materialize([made.weights, made.run], resources, partition_key=model)
 
 
+@pytest.mark.slow
 def test_own_models_from_a_models_file_are_benchmarked_end_to_end(bench_resources, query, tmp_path, no_network):
     own = tmp_path / "own"
     own.mkdir()
