@@ -33,6 +33,7 @@ def run_config(**config) -> dict:
     return {"ops": {"language_modeling_run": {"config": config}}}
 
 
+@pytest.mark.slow
 def test_language_partition_predicts_the_masked_word_of_every_sentence(bench_resources, query, no_network):
     corpus = materialize([sentence_corpus], bench_resources)
     metadata = corpus.asset_materializations_for_node("sentence_corpus")[0].metadata
@@ -81,7 +82,7 @@ def test_length_bucketed_batches_predict_what_beam_example_predicts(tmp_path):
 
         run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", len(sentences), print))
         rows = read_output_rows(run_dir, "predictions")
-        predictions[mode] = {row["item_id"]: row["predicted_index"] for row in rows}
+        predictions[mode] = {row["item_id"]: row["score"] for row in rows}
         batch_sizes = [row["batch_size"] for row in read_output_rows(run_dir, "batches")]
         if mode == language_modeling.BEAM_EXAMPLE:
             assert set(batch_sizes) == {1}
@@ -96,10 +97,12 @@ def test_length_bucketed_batches_predict_what_beam_example_predicts(tmp_path):
             ranges = sorted((min(batch), max(batch)) for batch in lengths.values())
             assert all(longest <= next_shortest for (_, longest), (next_shortest, _) in zip(ranges, ranges[1:])), ranges
 
+    # Padding under the attention mask changes no answer. Compared by the top word's probability, which rounding
+    # (instruction set, threads) moves by about 1e-7 relative and unmasked padding by about 2e-4; not by which
+    # word wins, since random weights leave near-ties that rounding may flip.
     example, bucketed = predictions[language_modeling.BEAM_EXAMPLE], predictions[language_modeling.LENGTH_BUCKETED]
     assert set(example) == set(bucketed) == set(sentences)
-    agreement = sum(example[s] == bucketed[s] for s in sentences) / len(sentences)
-    assert agreement >= 0.999
+    assert all(bucketed[s] == pytest.approx(example[s], rel=1e-5) for s in sentences)
 
 
 def test_unknown_batching_mode_is_refused_with_the_accepted_values(bench_resources):
