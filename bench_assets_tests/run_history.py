@@ -14,7 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from bench_assets.machine.fingerprint import fingerprint_id
 from bench_assets.store import runs as results
-from bench_assets.defs.warehouse import change_points, dbt_resource, warehouse_dbt_assets
+from bench_assets.defs.warehouse import dbt_resource, warehouse_dbt_assets
 from bench_assets.defs.regression_checks import regression_checks
 from bench_assets.defs.report import REPORT_PATH, benchmark_report
 from bench_assets.settings import BenchmarkSettings
@@ -166,7 +166,7 @@ def build_metrics(root: Path, runs: list[HandMadeRun]) -> BuiltMetrics:
     run_ids = write_runs(database, runs, root / "runs")
     settings = BenchmarkSettings(profile="smoke", data_dir=str(root / "data"))
     result = dg.materialize(
-        [warehouse_dbt_assets, change_points, benchmark_report, *regression_checks],
+        [warehouse_dbt_assets, benchmark_report, *regression_checks],
         resources={"duckdb": DuckDBResource(database=str(database)), "dbt": dbt_resource(), "settings": settings},
     )
     return BuiltMetrics(run_ids, result, database, settings.root / REPORT_PATH)

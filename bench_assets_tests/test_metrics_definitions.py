@@ -24,8 +24,8 @@ def test_staging_models_read_what_both_benchmarks_run_assets_write():
     assert {"image_classification_run", "language_modeling_run"} <= run_assets
     assert parents("stg_runs") == parents("stg_batches") == run_assets
     assert parents("run_summary") == {"stg_runs", "stg_batches", "stg_metrics", "stg_predictions", "stg_failures"}
-    assert parents("stg_change_points") == {"change_points"}
     assert parents("change_points") == {"model_trend"}
+    assert {"change_points", "run_summary"} <= parents("regressions")
     assert GRAPH.get(dg.AssetKey("image_classification_run")).is_materializable
 
 
@@ -38,10 +38,10 @@ def test_dbt_tests_and_regression_checks_are_asset_checks():
     assert regression_checks == {f"no_recent_regression_in_{h.metric}" for h in headline_metrics()}
 
 
-def test_a_job_over_the_metrics_group_runs_dbt_in_two_steps_around_the_analysis_all_in_the_duckdb_pool():
+def test_a_job_over_the_metrics_group_runs_dbt_in_one_step_with_the_analysis_in_it_all_in_the_duckdb_pool():
     job = dg.define_asset_job("metrics", selection=dg.AssetSelection.groups("warehouse")).resolve(asset_graph=GRAPH)
     steps = job.graph.node_dict
-    assert {"warehouse_dbt_assets", "warehouse_dbt_assets_2", "change_points", "benchmark_report"} <= set(steps)
+    assert {"warehouse_dbt_assets", "benchmark_report"} <= set(steps) and "warehouse_dbt_assets_2" not in steps
     assert {node.definition.pool for name, node in steps.items()} == {DUCKDB_POOL}
 
 

@@ -67,7 +67,7 @@ def regression_row(model: str) -> dict:
         "benchmark": "image_classification", "model": model, "metric": "batch_latency_p99_ms",
         "label": "Batch latency p99", "unit": "ms", "run_id": f"{model}-{STEP_RUN}",
         "changed_at": datetime(2026, 11, 7, tzinfo=timezone.utc), "value_before": 41.0, "value_after": 53.3,
-        "change_pct": 30.0, "runs_since_change": RUNS - STEP_RUN,
+        "change_pct": 30.0, "runs_since_change": RUNS - STEP_RUN, "what_changed": "torch 2.14.1 -> 2.15.0",
     }
 
 

@@ -71,6 +71,7 @@ class Change:
     comparison_key: str
     metric: str
     run_id: str  # the first run after the change
+    previous_run_id: str  # the last run before it: what changed between the two is what the change is put down to
     point: ChangePoint
     is_regression: bool
 
@@ -136,6 +137,7 @@ def find_changes(history: Iterable[HistoryPoint]) -> list[Change]:
                     comparison_key=comparison_key,
                     metric=metric,
                     run_id=points[point.index].run_id,
+                    previous_run_id=points[point.index - 1].run_id,
                     point=point,
                     is_regression=point.is_regression(points[0].better),
                 )

@@ -1,5 +1,6 @@
 """Regression checks on the `regressions` mart: one per headline metric, failing while a change for the worse
-is recent, with the model, the run where it changed and the values before and after in its metadata."""
+is recent, with the model, the run where it changed, the values before and after and what changed under test
+(library versions, the project's commit) in its metadata."""
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
@@ -17,7 +18,8 @@ ALERT_WINDOW_RUNS = 14
 def recent_regressions(duckdb: DuckDBResource, metric: str) -> list[dict]:
     with duckdb.get_connection() as conn:
         table = conn.execute(
-            "SELECT model, profile, run_id, changed_at, value_before, value_after, change_pct, runs_since_change "
+            "SELECT model, profile, run_id, changed_at, value_before, value_after, change_pct, runs_since_change, "
+            "what_changed "
             "FROM regressions WHERE metric = ? AND runs_since_change <= ? ORDER BY changed_at DESC, model",
             [metric, ALERT_WINDOW_RUNS],
         )
@@ -45,6 +47,7 @@ def regression_check(headline: HeadlineMetric) -> dg.AssetChecksDefinition:
                 "value_before": latest["value_before"],
                 "value_after": latest["value_after"],
                 "change_pct": latest["change_pct"],
+                "what_changed": latest["what_changed"],
                 "all_recent": dg.MetadataValue.md(regressions_table(found, headline.unit)),
             }
         return dg.AssetCheckResult(passed=not found, metadata=readable_metadata(metadata))
@@ -54,12 +57,12 @@ def regression_check(headline: HeadlineMetric) -> dg.AssetChecksDefinition:
 
 def regressions_table(found: list[dict], unit: str) -> str:
     lines = [
-        f"| model | profile | run where it changed | before ({unit}) | after ({unit}) | change | runs since |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| model | profile | run where it changed | before ({unit}) | after ({unit}) | change | runs since | what changed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
         f"| {r['model']} | {r['profile']} | {r['run_id']} ({r['changed_at']:%Y-%m-%d %H:%M}) | {r['value_before']:.4g} "
-        f"| {r['value_after']:.4g} | {r['change_pct']:+.1f}% | {r['runs_since_change']} |"
+        f"| {r['value_after']:.4g} | {r['change_pct']:+.1f}% | {r['runs_since_change']} | {r['what_changed']} |"
         for r in found
     ]
     return "\n".join(lines)

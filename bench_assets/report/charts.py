@@ -87,7 +87,7 @@ def metric_chart(
         cx, cy = x(point["run_id"]), y(point["value"])
         tooltip = (
             f"Regression at run {regression['run_id']}: {number(regression['value_before'])} → "
-            f"{number(regression['value_after'])} {unit} ({regression['change_pct']:+.1f}%)"
+            f"{number(regression['value_after'])} {unit} ({regression['change_pct']:+.1f}%); {regression['what_changed']}"
         )
         parts.append(
             f'<g class="regression"><title>{html.escape(tooltip)}</title>'

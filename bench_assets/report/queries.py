@@ -48,7 +48,7 @@ FROM model_trend ORDER BY benchmark, model, started_at, run_id
 """
 REGRESSIONS_SQL = """
 SELECT benchmark, model, metric, label, unit, run_id, changed_at, value_before, value_after, change_pct,
-       runs_since_change
+       runs_since_change, what_changed
 FROM regressions ORDER BY benchmark, model, changed_at
 """
 

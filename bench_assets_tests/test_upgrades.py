@@ -1,0 +1,78 @@
+"""An upgrade that slows a model down is a change point in its series, named by what changed; an upgrade that
+does not is nothing. One small DuckDB file of hand-made runs, with every metrics asset and check materialized once."""
+
+import pytest
+
+from bench_assets_tests.run_history import HandMadeRun, build_metrics, fingerprint_with
+
+RUNS_EACH_SIDE = 5  # runs 1-5 before the upgrade, 6-10 after
+JITTER = (1.0, 1.02, 0.99, 1.01, 0.98)  # run-to-run noise of a quiet machine
+
+
+def history(model: str, after_ms: float, **upgrade) -> list[HandMadeRun]:
+    """Batches of 40 ms before, `after_ms` after, the upgraded fingerprint from run 6 on."""
+    return [HandMadeRun(model, [(4, 40.0 * j)] * 3) for j in JITTER] + [
+        HandMadeRun(model, [(4, after_ms * j)] * 3, fingerprint=fingerprint_with(**upgrade)) for j in JITTER
+    ]
+
+
+HISTORY = {
+    # torch 2.14.1 -> 2.15.0 at run 6 with a 30% slowdown (52 ms batches for 40 ms).
+    "torch-slower": history("torch-slower", 52.0, packages={"torch": "2.15.0"}),
+    "torch-same-speed": history("torch-same-speed", 40.0, packages={"torch": "2.15.0"}),
+    "commit-slower": history("commit-slower", 52.0, commit="e4f5a6b7c8d9"),
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    metrics = build_metrics(tmp_path_factory.mktemp("upgrades"), [run for runs in HISTORY.values() for run in runs])
+    ids, start = {}, 0
+    for model, runs in HISTORY.items():
+        ids[model] = metrics.run_ids[start:start + len(runs)]
+        start += len(runs)
+    return {"metrics": metrics, "ids": ids}
+
+
+def test_an_upgrade_stays_in_its_series(built):
+    query = built["metrics"].query
+    assert query(
+        "SELECT count(DISTINCT comparison_key), count(DISTINCT fingerprint_id), max(run_number) FROM run_summary "
+        "WHERE model = 'torch-slower'"
+    ) == [(1, 2, 2 * RUNS_EACH_SIDE)]
+
+
+def test_an_upgrade_with_a_slowdown_is_a_regression_at_its_run_naming_the_change(built):
+    query, ids = built["metrics"].query, built["ids"]["torch-slower"]
+    rows = query(
+        "SELECT r.previous_run_id, r.run_id, s.run_number, r.change_pct, r.what_changed FROM regressions r "
+        "JOIN run_summary s USING (run_id) WHERE r.model = 'torch-slower' AND r.metric = 'inference_items_per_second'"
+    )
+    ((previous_run, run, run_number, change_pct, what_changed),) = rows
+    assert (previous_run, run, run_number) == (ids[RUNS_EACH_SIDE - 1], ids[RUNS_EACH_SIDE], RUNS_EACH_SIDE + 1)
+    assert change_pct == pytest.approx(-100 * (1 - 40 / 52), abs=2)
+    assert what_changed == "torch 2.14.1 -> 2.15.0"
+    (commit_change,) = query(
+        "SELECT what_changed FROM regressions WHERE model = 'commit-slower' AND metric = 'inference_items_per_second'"
+    )
+    assert commit_change == ("commit a1b2c3d -> e4f5a6b",)
+
+
+def test_the_same_upgrade_without_a_slowdown_reports_nothing(built):
+    query = built["metrics"].query
+    assert query("SELECT count(*) FROM change_points WHERE run_id IN (SELECT run_id FROM run_summary "
+                 "WHERE model = 'torch-same-speed')") == [(0,)]
+    assert query("SELECT count(*) FROM regressions WHERE model = 'torch-same-speed'") == [(0,)]
+
+
+def test_the_check_and_the_report_name_what_changed(built):
+    metrics = built["metrics"]
+    (evaluation,) = [
+        e for e in metrics.result.get_asset_check_evaluations()
+        if e.check_name == "no_recent_regression_in_inference_items_per_second"
+    ]
+    assert not evaluation.passed
+    assert evaluation.metadata["what_changed"].value in ("torch 2.14.1 -> 2.15.0", "commit a1b2c3d -> e4f5a6b")
+    assert "torch 2.14.1 -> 2.15.0" in evaluation.metadata["all_recent"].value
+    report = metrics.report.read_text()
+    assert "torch 2.14.1 -&gt; 2.15.0" in report and "commit a1b2c3d -&gt; e4f5a6b" in report
