@@ -65,7 +65,7 @@ SELECT DISTINCT b.model, b.runs, b.beam_default_runs, b.load_seconds,
        b.items_per_second_after_load, b.after_load_speedup_over_beam_default,
        b.inference_items_per_second, b.inference_speedup_over_beam_default, b.min_batch_size, b.max_batch_size,
        b.precision, b.memory_format, b.quantization, b.compile, b.backend, b.batching_mode
-FROM best_configuration b JOIN run_summary s USING (benchmark, model, fingerprint_id, profile, dataset_sha256)
+FROM best_configuration b JOIN run_summary s USING (benchmark, model, machine_id, profile, dataset_sha256)
 JOIN runs r ON r.run_id = s.run_id
 WHERE list_contains(?, r.dagster_run_id)
 ORDER BY b.model

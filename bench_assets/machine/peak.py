@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from bench_assets.machine.fingerprint import environment_fingerprint, fingerprint_id, usable_cores
+from bench_assets.machine.fingerprint import environment_fingerprint, machine_id, usable_cores
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # (m, k, n) products tried, smallest first: squares, and the tall-skinny shapes of convolutions and linear layers.
@@ -149,8 +149,8 @@ def theoretical_peak(precision: str, device: str, flags: set[str] | None = None)
 
 
 def peak_cache_key(fingerprint: dict) -> str:
-    """What the cache is kept per: the environment fingerprint (the machine, its threads and libraries)."""
-    return fingerprint_id(fingerprint)
+    """What the cache is kept per: the machine (machine_id) and the torch threads the probe ran on."""
+    return f"{machine_id(fingerprint)}-{fingerprint.get('torch_threads')}threads"
 
 
 def machine_peak(cache_dir: Path, fingerprint: dict, precision: str, device: str = "cpu", again: bool = False) -> Peak:

@@ -25,7 +25,7 @@ with runs as (
 
 configurations as (
     select
-        benchmark, model, fingerprint_id, profile, dataset_sha256, comparison_key,
+        benchmark, model, machine_id, profile, dataset_sha256, comparison_key,
         arg_max(run_id, started_at) as latest_run_id,
         any_value(cpu_model) as cpu_model,
         any_value(gpu) as gpu,
@@ -52,7 +52,7 @@ configurations as (
         median(wall_seconds) as wall_seconds,
         median(predictions) as predictions
     from runs
-    group by benchmark, model, fingerprint_id, profile, dataset_sha256, comparison_key
+    group by benchmark, model, machine_id, profile, dataset_sha256, comparison_key
 ),
 
 ranked as (
@@ -68,7 +68,7 @@ fastest as (
     from ranked
     where failures_inference = 0 and accuracy_guard != 'fails'
     qualify row_number() over (
-        partition by benchmark, model, fingerprint_id, profile, dataset_sha256
+        partition by benchmark, model, machine_id, profile, dataset_sha256
         order by ranking_items_per_second desc, inference_items_per_second desc, comparison_key
     ) = 1
 ),
@@ -79,7 +79,7 @@ beam_default as (
     from ranked
     where is_beam_default
     qualify row_number() over (
-        partition by benchmark, model, fingerprint_id, profile, dataset_sha256 order by runs desc, comparison_key
+        partition by benchmark, model, machine_id, profile, dataset_sha256 order by runs desc, comparison_key
     ) = 1
 )
 
@@ -87,7 +87,7 @@ select
     fastest.benchmark,
     fastest.model,
     fastest.profile,
-    fastest.fingerprint_id,
+    fastest.machine_id,
     fastest.dataset_sha256,
     fastest.cpu_model,
     fastest.gpu,
@@ -119,4 +119,4 @@ select
     fastest.inference_items_per_second / nullif(beam_default.inference_items_per_second, 0)
         as inference_speedup_over_beam_default
 from fastest
-left join beam_default using (benchmark, model, fingerprint_id, profile, dataset_sha256)
+left join beam_default using (benchmark, model, machine_id, profile, dataset_sha256)
