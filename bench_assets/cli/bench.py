@@ -5,18 +5,22 @@ UI's run history and asset plots just like runs launched from the UI.
 
     python -m bench_assets.cli.bench [--profile quick|full] [--models resnet50 ...] [--config precision=bf16 ...]
 
-Each run executes in a process of its own (`--execute`), whose output is captured: what is printed is one line
-when a run starts, its progress (redrawn in place on a terminal, a line every 15 s otherwise), one result line,
-and, for a run that fails, the end of its output (all of it for the metrics job, which runs dbt).
+Each run executes in a process of its own (`--execute`), whose output is captured. The bench follows the run
+through its structured events in the Dagster instance (warnings, materializations with their metadata, asset
+check results) and its progress files: what is printed is one line when a run starts, its progress (redrawn in
+place on a terminal, a line every 15 s otherwise), one result line, and, for a run that fails, the end of its
+output (all of it for the metrics job, which runs dbt).
 """
 
 import argparse
 import json
+import logging
 import os
-import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,28 +31,33 @@ import psutil
 
 from bench_assets.cli.console_logging import configure_logging
 from bench_assets.run.configuration import configuration_label
+from bench_assets.run.run_settings import MODEL_SETTINGS
 from bench_assets.settings import PROFILES, default_data_dir
 from bench_assets.store.connection import connect_waiting, default_duckdb_path, default_lock_timeout_s
 
 # The tag naming the process that executes a run (see release_dead_bench_runs).
 PROCESS_TAG = "bench/process"
 
-# The headline figures of this invocation's runs, from the run_summary mart.
+# The figures a person compares first, per run of this invocation, from the run_summary mart: the table is cut to
+# the terminal's width from the right (the report has every figure: latency percentiles, load time, cost...).
 SUMMARY_SQL = """
-SELECT s.benchmark, s.model, s.dataset_size AS items, s.predictions, s.failures, 100 * s.top1_accuracy AS top1_pct, s.mean_batch_size,
-       s.mean_batch_latency_ms, s.batch_latency_p50_ms AS p50_batch_latency_ms,
-       s.batch_latency_p99_ms AS p99_batch_latency_ms, s.load_model_latency_ms,
-       s.end_to_end_items_per_second AS items_per_s, s.steady_inference_items_per_second AS steady_items_per_s,
-       CASE WHEN s.is_above_measured_peak THEN 'above peak' ELSE printf('%.1f', 100 * s.utilization) END AS util_pct,
-       s.cost_per_1000_inferences_usd AS usd_per_1000, s.peak_rss_mib,
-       s.precision, s.memory_format, s.quantization, s.compile, s.backend, s.batching_mode
+SELECT s.benchmark, s.model, s.dataset_size AS items, s.failures AS failed, 100 * s.top1_accuracy AS "top1_%",
+       s.end_to_end_items_per_second AS "items/s", s.steady_inference_items_per_second AS "steady/s",
+       s.batch_latency_p99_ms AS p99_ms,
+       CASE WHEN s.is_above_measured_peak THEN 'above peak' ELSE printf('%.1f', 100 * s.utilization) END AS "util_%",
+       s.peak_rss_mib AS mib, s.cost_per_1000_inferences_usd AS "usd/1k", {configuration_settings}
 FROM run_summary s JOIN runs r USING (run_id)
 WHERE list_contains(?, r.dagster_run_id)
 ORDER BY s.benchmark, s.model
 """
 # The configuration settings both queries end with, shown as one label (configuration_label: what differs from
-# the defaults).
-CONFIGURATION_SETTINGS = ("precision", "memory_format", "quantization", "compile", "backend", "batching_mode")
+# the defaults): the settings that configure the model, and the batching mode.
+CONFIGURATION_SETTINGS = (*(setting.name for setting in MODEL_SETTINGS), "batching_mode")
+# The summary's columns in the order printed: the configuration beside the model it configures.
+SHOWN_COLUMNS = ("model", "configuration", "items", "failed", "top1_%", "items/s", "steady/s", "p99_ms", "util_%",
+                 "mib", "usd/1k")
+# The table's width where the output is not a terminal (a file, a pipe): an ordinary terminal's.
+DEFAULT_WIDTH = 120
 
 
 def with_configuration_label(row: tuple) -> tuple:
@@ -64,7 +73,7 @@ SELECT DISTINCT b.model, b.runs, b.beam_default_runs, b.load_seconds,
        b.end_to_end_items_per_second, b.end_to_end_speedup_over_beam_default,
        b.items_per_second_after_load, b.after_load_speedup_over_beam_default,
        b.inference_items_per_second, b.inference_speedup_over_beam_default, b.min_batch_size, b.max_batch_size,
-       b.precision, b.memory_format, b.quantization, b.compile, b.backend, b.batching_mode
+       {configuration_settings}
 FROM best_configuration b JOIN run_summary s USING (benchmark, model, machine_id, profile, dataset_sha256)
 JOIN runs r ON r.run_id = s.run_id
 WHERE list_contains(?, r.dagster_run_id)
@@ -94,19 +103,13 @@ def fastest_line(best: tuple) -> str:
     return f"fastest so far: {model} in {configuration}, batches {low}-{high} ({rests_on}): {', '.join(parts)}"
 
 
-# A line of Dagster's console logger: "<date> <time> <tz> - dagster - LEVEL - job - run id - step - message".
-DAGSTER_LINE = re.compile(
-    r"^\S+ \S+ \S+ - dagster - (?P<level>[A-Z]+) - \S+ - [0-9a-f-]{36} - (?:\S+ - )?(?P<message>.*)$"
-)
-# What the run's ProgressMonitor reports every 15 s, and once more when its pipeline is done.
-PROGRESS = re.compile(r"^(?:[a-z ]+: )?[\d,]+/[\d,]+ items \(\d+%\), [\d.,]+ items/s, .*$")
-PIPELINE_DONE = re.compile(
-    r"^run (?P<run_id>\w+) pipeline done: (?P<items>[\d,]+/[\d,]+ items) .*?, (?P<rate>[\d.,]+ items/s)"
-)
-# dbt's closing line, e.g. "Done. PASS=17 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=17" (coloured on a terminal).
-DBT_DONE = re.compile(r"^Done\. (?P<counts>(?:[A-Z-]+=\d+ ?)+)$")
-ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 FAILED_RUN_TAIL_LINES = 60
+# How often the bench reads a run's events and progress files, and how often a progress line is printed when the
+# output is not a terminal (a terminal's line is redrawn at every read).
+POLL_S = 0.5
+PROGRESS_LINE_EVERY_S = 15.0
+# The instance settings shipped with the project (pools, run limits, telemetry off), for an instance without its own.
+SHIPPED_INSTANCE_SETTINGS = Path(__file__).parents[2] / "dagster.yaml"
 
 
 def run_config(profile: str, ops: dict | None = None) -> dict:
@@ -140,30 +143,42 @@ def figure(value) -> str:
     return str(value)
 
 
+def fitted_table(columns: list[str], rows: list[list[str]], width: int) -> list[str]:
+    """The table's lines with as many of its columns, from the left, as fit in `width` characters."""
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    shown, used = 0, -2
+    while shown < len(columns) and (shown < 1 or used + 2 + widths[shown] <= width):
+        used += 2 + widths[shown]
+        shown += 1
+    return ["  ".join(v.ljust(w) for v, w in zip(line[:shown], widths)).rstrip() for line in [columns, *rows]]
+
+
 def print_summary(dagster_run_ids: list[str]) -> None:
+    def settings_of(relation: str) -> str:
+        return ", ".join(f"{relation}.{name}" for name in CONFIGURATION_SETTINGS)
+
     with connect_waiting(default_duckdb_path(), default_lock_timeout_s(), read_only=True) as conn:
-        table = conn.execute(SUMMARY_SQL, [dagster_run_ids])
+        table = conn.execute(SUMMARY_SQL.format(configuration_settings=settings_of("s")), [dagster_run_ids])
         columns = [d[0] for d in table.description][: -len(CONFIGURATION_SETTINGS)] + ["configuration"]
-        rows = [with_configuration_label(row) for row in table.fetchall()]
-        best = [with_configuration_label(row) for row in conn.execute(BEST_SQL, [dagster_run_ids]).fetchall()]
+        rows = [dict(zip(columns, with_configuration_label(row))) for row in table.fetchall()]
+        best_rows = conn.execute(BEST_SQL.format(configuration_settings=settings_of("b")), [dagster_run_ids]).fetchall()
+        best = [with_configuration_label(row) for row in best_rows]
         (warmup_seconds,) = conn.execute(WARMUP_SQL).fetchone()
-    formatted = [[figure(v) for v in row] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in formatted)) for i, c in enumerate(columns)]
+    formatted = [[figure(row[column]) for column in SHOWN_COLUMNS] for row in rows]
     print()
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    for row in formatted:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    for line in fitted_table(list(SHOWN_COLUMNS), formatted, shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns):
+        print(line)
     print(
-        "\ntop1_pct: accuracy where the right answer is known (masked words; the photos the generated images come "
-        f"from), '-' where it is not.\nsteady_items_per_s: inference after the first {warmup_seconds or 0:g} s of "
-        "batches; '-' when the whole run was warm-up, as quick-profile runs mostly are, so their figures are warm-up "
-        "dominated."
+        "\ntop1_%: accuracy where the right answer is known (masked words; the photos the generated images come "
+        "from), '-' where it is not. items/s: end to end; p99_ms: batch latency; mib: peak memory; the report has "
+        f"the rest.\nsteady/s: inference after the first {warmup_seconds or 0:g} s of batches; '-' when the whole run "
+        "was warm-up, as quick-profile runs mostly are, so their figures are warm-up dominated."
     )
     for row in best:
         print(fastest_line(row))
     from bench_assets.benchmarks import MODELS
 
-    for model in sorted({row[1] for row in rows}):
+    for model in sorted({row["model"] for row in rows}):
         if model in MODELS and MODELS[model].note:
             print(f"{model}: {MODELS[model].note}")
     from bench_assets.defs.report import REPORT_PATH
@@ -206,8 +221,10 @@ def release_dead_bench_runs(instance) -> list[str]:
     return released
 
 
-def execute(job_name: str, partition: str | None, profile: str, run_id: str, ops: dict | None = None) -> int:
-    """Runs one job (one partition of it) in this process, under the instance in DAGSTER_HOME."""
+def execute(job_name: str, partition: str | None, profile: str, run_id: str, ops: dict | None = None,
+            assets: list[str] | None = None) -> int:
+    """Runs one job (one partition of it; only `assets` of it when given) in this process, under the instance in
+    DAGSTER_HOME."""
     import dagster as dg
 
     from bench_assets.definitions import defs
@@ -219,8 +236,24 @@ def execute(job_name: str, partition: str | None, profile: str, run_id: str, ops
         run_id=run_id,
         tags=process_tags(),
         raise_on_error=False,
+        asset_selection=[dg.AssetKey(name) for name in assets] if assets else None,
     )
     return 0 if result.success else 1
+
+
+def datasets_to_build(datasets: list, profile: str) -> list[str]:
+    """The datasets (DatasetSpec) whose input file for this profile and seed is missing, or that sample a configured
+    source (which may have changed since): a generated dataset is a function of its profile and seed, so one already
+    written is reused rather than written again."""
+    from bench_assets.run.lifecycle import dataset_file
+    from bench_assets.settings import BenchmarkSettings
+
+    settings = BenchmarkSettings(profile=profile)
+    return sorted(
+        dataset.name for dataset in datasets
+        if not dataset_file(settings, dataset).is_file()
+        or (dataset.source_setting and getattr(settings, dataset.source_setting))
+    )
 
 
 class Console:
@@ -248,71 +281,119 @@ class Console:
 
 
 @dataclass
-class JobOutput:
-    """What a run's process printed, and what of it the bench shows."""
+class RunFollower:
+    """Follows one Dagster run through its structured events in the instance and, for a benchmark run, the
+    progress files of its results run (named by the run's tags), printing what a person watches for."""
 
-    lines: list[str] = field(default_factory=list)
-    results_run_id: str | None = None  # the run's id in the results database (runs.run_id)
-    items: str | None = None
-    rate: str | None = None
-    dbt_counts: dict[str, int] = field(default_factory=dict)
-    dbt_builds: int = 0
-    in_telemetry_notice: bool = False
+    instance: object
+    run_id: str
+    label: str
+    console: Console
+    results_run_id: str | None = None
+    items_done: int | None = None
+    items_total: int | None = None
+    items_per_second: float | None = None
+    materializations: int = 0
+    checks: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
+    cursor: str | None = None
+    monitor: object = None  # the results run's ProgressMonitor, once the run's tags name its folder
+    progress_total: int = 0
+    progress_started: float = 0.0
+    last_progress: tuple[float, int] = (0.0, -1)  # when a progress line was last printed, and its count
 
-    def read(self, line: str, label: str, console: Console) -> None:
-        line = ANSI_CODE.sub("", line.rstrip("\n"))
-        self.lines.append(line)
-        # The notice Dagster prints once for a new DAGSTER_HOME, up to how to opt out: for the person to see.
-        if line.strip() == "Telemetry:" or self.in_telemetry_notice:
-            console.line(line)
-            self.in_telemetry_notice = line.strip() != "enabled: false"
-            return
-        dbt_done = DBT_DONE.match(line)
-        if dbt_done:
-            self.dbt_builds += 1
-            for name, count in re.findall(r"([A-Z-]+)=(\d+)", dbt_done["counts"]):
-                self.dbt_counts[name] = self.dbt_counts.get(name, 0) + int(count)
-            return
-        dagster = DAGSTER_LINE.match(line)
-        if not dagster:
-            return
-        message = dagster["message"]
-        if dagster["level"] == "WARNING":
-            console.line(f"{label}: warning: {message}")
-        elif PROGRESS.match(message):
-            console.progress(f"{label}: {message}")
-        elif done := PIPELINE_DONE.match(message):
-            self.results_run_id, self.items, self.rate = done["run_id"], done["items"], done["rate"]
+    def poll(self) -> None:
+        from dagster import DagsterEventType
+
+        while True:
+            connection = self.instance.get_records_for_run(self.run_id, cursor=self.cursor, limit=1000)
+            for record in connection.records:
+                self.read(record.event_log_entry, DagsterEventType)
+            self.cursor = connection.cursor
+            if not connection.has_more:
+                break
+        self.follow_progress()
+
+    def read(self, entry, event_types) -> None:
+        event = entry.dagster_event
+        if event is None:
+            if entry.level >= logging.WARNING:
+                self.console.line(f"{self.label}: warning: {entry.user_message}")
+        elif event.event_type == event_types.ASSET_MATERIALIZATION:
+            self.materializations += 1
+            metadata = {key: value.value for key, value in entry.asset_materialization.metadata.items()}
+            if "run_id" in metadata and "dataset_size" in metadata:
+                self.results_run_id = metadata["run_id"]
+                self.items_done = metadata["predictions"] + metadata["failures"]
+                self.items_total = metadata["dataset_size"]
+                self.items_per_second = metadata.get("items_per_second")
+        elif event.event_type == event_types.ASSET_CHECK_EVALUATION:
+            self.checks[bool(event.event_specific_data.passed)] += 1
+
+    def follow_progress(self) -> None:
+        """Items done, rate and time left, from the results run's progress files once the run names them."""
+        from bench_assets.pipeline.progress import ProgressMonitor, progress_line
+        from bench_assets.run.lifecycle import PROGRESS_FOLDER, RESULTS_DIR_TAG, RESULTS_ITEMS_TAG
+
+        if self.results_run_id is not None:
+            return  # materialized: the result line says the rest
+        if self.monitor is None:
+            run = self.instance.get_run_by_id(self.run_id)
+            if run is None or RESULTS_DIR_TAG not in run.tags:
+                return
+            self.progress_total = int(run.tags[RESULTS_ITEMS_TAG])
+            self.monitor = ProgressMonitor(Path(run.tags[RESULTS_DIR_TAG]) / PROGRESS_FOLDER, self.progress_total, print)
+            self.progress_started = time.monotonic()
+        now, done = time.monotonic(), self.monitor.done()
+        printed_at, printed_done = self.last_progress
+        # A line only when the count moved: a slow model load repeats no identical line.
+        if done != printed_done and (self.console.live or now - printed_at >= PROGRESS_LINE_EVERY_S):
+            line = progress_line(done, self.progress_total, now - self.progress_started)
+            self.console.progress(f"{self.label}: {line}")
+            self.last_progress = (now, done)
+
+    def result(self) -> str:
+        if self.results_run_id is not None:
+            rate = f", {self.items_per_second:,.2f} items/s" if self.items_per_second is not None else ""
+            return f"{self.items_done:,}/{self.items_total:,} items{rate}; results run_id {self.results_run_id}"
+        if self.materializations:
+            checks = f"; checks {self.checks[True]} passed, {self.checks[False]} failed" if any(self.checks.values()) else ""
+            return f"{self.materializations} assets materialized{checks}"
+        return ""
 
 
 def run_job(profile: str, job_name: str, partition: str, label: str, console: Console,
-            whole_output_on_failure: bool = False, ops: dict | None = None) -> tuple[str, bool]:
-    """Runs one job in a process of its own, as the UI launches them (a run's peak memory is then its own)."""
+            whole_output_on_failure: bool = False, ops: dict | None = None,
+            assets: list[str] | None = None) -> tuple[str, bool]:
+    """Runs one job in a process of its own, as the UI launches them (a run's peak memory is then its own), and
+    follows it through its events."""
+    import dagster as dg
+
     run_id = str(uuid.uuid4())
     command = [sys.executable, "-m", "bench_assets.cli.bench", "--profile", profile, "--execute", job_name, partition, run_id]
     if ops:
         command += ["--ops-config", json.dumps(ops)]
+    if assets:
+        command += ["--assets", *assets]
     console.line(f"{label}: started ({profile} profile)")
     started = time.monotonic()
-    output = JobOutput()
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # its lines as they happen, in order
-    ) as child:
-        for line in child.stdout:
-            output.read(line, label, console)
+    follower = RunFollower(dg.DagsterInstance.get(), run_id, label, console)
+    with tempfile.TemporaryFile("w+", errors="replace") as output:
+        with subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT) as child:
+            while child.poll() is None:
+                time.sleep(POLL_S)
+                follower.poll()
+        follower.poll()  # what landed between the last read and the end
+        output.seek(0)
+        lines = output.read().splitlines()
     elapsed = f"{time.monotonic() - started:,.0f} s"
-    if output.dbt_builds:
-        counts = " ".join(f"{name}={count}" for name, count in output.dbt_counts.items())
-        console.line(f"{label}: dbt build x{output.dbt_builds}: {counts}")
     if child.returncode != 0:
-        shown = output.lines if whole_output_on_failure else output.lines[-FAILED_RUN_TAIL_LINES:]
+        shown = lines if whole_output_on_failure else lines[-FAILED_RUN_TAIL_LINES:]
         console.line(f"{label}: FAILED after {elapsed} (exit code {child.returncode}); its output"
-                     + ("" if len(shown) == len(output.lines) else f", last {len(shown)} lines") + ":")
+                     + ("" if len(shown) == len(lines) else f", last {len(shown)} lines") + ":")
         console.line("\n".join(shown))
         return run_id, False
-    figures = f": {output.items}, {output.rate}; results run_id {output.results_run_id}" if output.items else ""
-    console.line(f"{label}: done in {elapsed}{figures}")
+    result = follower.result()
+    console.line(f"{label}: done in {elapsed}" + (f": {result}" if result else ""))
     return run_id, True
 
 
@@ -327,13 +408,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--execute", nargs=3, metavar=("JOB", "PARTITION", "RUN_ID"), help=argparse.SUPPRESS)
     parser.add_argument("--ops-config", type=json.loads, help=argparse.SUPPRESS)
+    parser.add_argument("--assets", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DAGSTER_HOME", str(Path(default_data_dir()) / "dagster_home"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    instance_settings = Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml"
+    if not instance_settings.exists():
+        instance_settings.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SHIPPED_INSTANCE_SETTINGS, instance_settings)
     if args.execute:
         job_name, partition, run_id = args.execute
-        return execute(job_name, partition or None, args.profile, run_id, args.ops_config)
+        return execute(job_name, partition or None, args.profile, run_id, args.ops_config, args.assets)
 
     import dagster as dg
 
@@ -355,7 +440,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
 
     console = Console()
-    if not run_job(args.profile, datasets_job.name, "", "datasets", console)[1]:
+    datasets = {known[model].dataset.name: known[model].dataset for model in models}
+    stale = datasets_to_build(list(datasets.values()), args.profile)
+    if not stale:
+        console.line(f"datasets: already written for the {args.profile} profile and its seed")
+    elif not run_job(args.profile, datasets_job.name, "", f"datasets ({', '.join(stale)})", console, assets=stale)[1]:
         return 1
     dagster_run_ids, failed = [], []
     for model in models:

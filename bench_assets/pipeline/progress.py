@@ -12,7 +12,7 @@ import apache_beam as beam
 
 
 def progress_line(done: int, total: int, elapsed_s: float) -> str:
-    """Items done, rate and time left, as `make bench` shows them (it recognises this form)."""
+    """Items done, rate and time left, as the run log and `make bench` show them."""
     rate = done / elapsed_s if elapsed_s > 0 else 0.0
     left = f"{(total - done) / rate:,.0f} s left" if rate > 0 else "time left unknown"
     share = 100.0 * done / total if total else 100.0

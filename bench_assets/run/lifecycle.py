@@ -31,6 +31,12 @@ NOTHING_LOST = "nothing_lost"
 INPUT_SNAPSHOT = "input.txt"
 # Measurements the platform makes itself, beside Beam's.
 HARNESS_NAMESPACE = "harness"
+# Tags the Dagster run gains once its results run is recorded: its id, its folder (whose `progress` files count the
+# items done) and how many items it reads. `make bench` follows a run by them; the UI shows them with the run.
+RESULTS_RUN_TAG = "results/run_id"
+RESULTS_DIR_TAG = "results/run_dir"
+RESULTS_ITEMS_TAG = "results/items"
+PROGRESS_FOLDER = "progress"
 
 
 def run_cost(settings: BenchmarkSettings, fingerprint: dict, device: str, pipeline_run: PipelineRun):
@@ -144,11 +150,14 @@ def execute_benchmark_run(
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran; leave nothing behind
         raise
     context.log.info(f"run {run_id}: {model} over {dataset_size:,} items on {runner.runner}, {weights['source']} weights")
+    context.instance.add_run_tags(
+        context.run_id, {RESULTS_RUN_TAG: run_id, RESULTS_DIR_TAG: str(run_dir), RESULTS_ITEMS_TAG: str(dataset_size)}
+    )
     try:
         # A new DuckDB file: dbt creates the views the run's metadata is read from, once.
         for created in marts.ensure_live_marts(duckdb):
             context.log.info(f"created the view {created} with dbt")
-        monitor = ProgressMonitor(run_dir / "progress", dataset_size, context.log.info)
+        monitor = ProgressMonitor(run_dir / PROGRESS_FOLDER, dataset_size, context.log.info)
         pipeline_run = run_pipeline(
             lambda p: benchmark.build_pipeline(p, request),
             runner,
