@@ -32,7 +32,8 @@ def test_a_run_is_followed_through_its_events_and_progress_files(tmp_path):
         (progress / "a.count").write_text("2")
         followers[0].poll()  # as the bench's loop does while the run goes on
         return dg.MaterializeResult(
-            metadata={"run_id": "4167abc", "dataset_size": 3, "predictions": 2, "failures": 1, "items_per_second": 7.91},
+            metadata={"run_id": "4167abc", "dataset_size": 3, "predictions": 2, "failures": 1,
+                      "end_to_end_items_per_second": 7.91},
             check_results=[dg.AssetCheckResult(check_name="nothing_lost", passed=True)],
         )
 

@@ -325,7 +325,7 @@ class RunFollower:
                 self.results_run_id = metadata["run_id"]
                 self.items_done = metadata["predictions"] + metadata["failures"]
                 self.items_total = metadata["dataset_size"]
-                self.items_per_second = metadata.get("items_per_second")
+                self.items_per_second = metadata.get("end_to_end_items_per_second")
         elif event.event_type == event_types.ASSET_CHECK_EVALUATION:
             self.checks[bool(event.event_specific_data.passed)] += 1
 
