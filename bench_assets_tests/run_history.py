@@ -164,6 +164,11 @@ class BuiltMetrics:
 def build_metrics(root: Path, runs: list[HandMadeRun]) -> BuiltMetrics:
     database = root / "bench.duckdb"
     run_ids = write_runs(database, runs, root / "runs")
+    return build_warehouse(root, database, run_ids)
+
+
+def build_warehouse(root: Path, database: Path, run_ids: list[str]) -> BuiltMetrics:
+    """Every metrics asset and check materialized over the runs already in `database`."""
     settings = BenchmarkSettings(profile="smoke", data_dir=str(root / "data"))
     result = dg.materialize(
         [warehouse_dbt_assets, benchmark_report, *regression_checks],

@@ -79,6 +79,7 @@ def render_report(
     configurations: Sequence[dict] = (),
     best: Sequence[dict] = (),
     sweeps: Sequence[dict] = (),
+    machines: Sequence[dict] = (),
 ) -> str:
     trend_by_model = {k: list(v) for k, v in groupby(sorted(trend, key=model_key), key=model_key)}
     regressions_by_model = {k: list(v) for k, v in groupby(sorted(regressions, key=model_key), key=model_key)}
@@ -97,4 +98,5 @@ def render_report(
         sweep_charts=[sweep_chart(points) for points in sweeps_by_model],
         best_sweep_points=[p for points in sweeps_by_model for p in points if p["best_within_budget"]],
         incomplete=incomplete,
+        machines=machines,
     )

@@ -52,6 +52,15 @@ SELECT benchmark, model, metric, label, unit, run_id, changed_at, value_before, 
 FROM regressions ORDER BY benchmark, model, changed_at
 """
 
+# Each model across machines, where more than one machine ran the same thing (results merged from other files).
+MACHINES_SQL = """
+SELECT benchmark, model, profile, precision, memory_format, quantization, compile, backend, torch_threads, runner,
+       machine_label, runs, inference_items_per_second, end_to_end_items_per_second, relative_to_fastest
+FROM machine_comparison WHERE machines > 1
+ORDER BY benchmark, model, profile, precision, memory_format, quantization, compile, backend, torch_threads, runner,
+         inference_items_per_second DESC
+"""
+
 # render_report's arguments, each from its query.
 QUERIES = {
     "latest": LATEST_SQL,
@@ -62,6 +71,7 @@ QUERIES = {
     "configurations": CONFIGURATIONS_SQL,
     "best": BEST_SQL,
     "sweeps": SWEEPS_SQL,
+    "machines": MACHINES_SQL,
 }
 
 
