@@ -4,7 +4,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from bench_assets.analysis.compare import compare_runs
+from bench_assets.analysis.compare import compare_runs, judge_runs
 from bench_assets.cli.compare import main
 from bench_assets_tests.run_history import HandMadeRun, write_runs
 
@@ -77,3 +77,43 @@ def test_a_missing_run_or_one_without_batches_is_an_error_naming_it(database, tm
     assert main([failed, baseline, "--database", str(path)]) == 2
     error = capsys.readouterr().err
     assert failed in error and "0 batch" in error
+
+
+# Run to run: simulated histories of whole runs, lognormal around a level with a quiet machine's spread.
+RUN_NOISE = 0.10
+
+
+def repeated_runs(level: float, runs: int, rng: np.random.Generator) -> list[float]:
+    return list(level * np.exp(RUN_NOISE * rng.standard_normal(runs)))
+
+
+def test_repeated_identical_runs_are_called_faster_or_slower_in_at_most_1_pairwise_comparison_in_20():
+    rng = np.random.default_rng(2026)
+    verdicts = []
+    for _ in range(100):
+        history = repeated_runs(40.0, 6, rng)
+        for i in range(len(history)):
+            for j in range(i + 1, len(history)):
+                verdicts.append(judge_runs([history[i]], [history[j]], like_runs=[history]).verdict)
+    called = sum(v in ("faster", "slower") for v in verdicts)
+    assert set(verdicts) <= {"faster", "slower", "no clear change"}
+    assert called <= len(verdicts) / 20, called
+    # The batch bootstrap of one run against another has no such guard: the three runs show it.
+    assert judge_runs([41.0], [28.6], like_runs=[[41.0, 28.6, 39.0]]).verdict == "no clear change"
+
+
+def test_a_real_30_percent_slowdown_with_5_repeats_each_side_is_called_slower():
+    rng = np.random.default_rng(7)
+    verdicts = [
+        judge_runs(repeated_runs(40.0, 5, rng), repeated_runs(40.0 * 0.7, 5, rng)).verdict for _ in range(100)
+    ]
+    assert verdicts.count("slower") >= 95 and "faster" not in verdicts
+    faster = judge_runs(repeated_runs(28.0, 5, rng), repeated_runs(40.0, 5, rng))
+    assert faster.verdict == "faster" and faster.change_pct == pytest.approx(100 * (40 / 28 - 1), abs=15)
+
+
+def test_with_too_few_runs_to_estimate_the_spread_the_verdict_says_so():
+    assert judge_runs([41.0], [28.6]).verdict == "too few runs to tell"
+    assert judge_runs([41.0], [28.6], like_runs=[[41.0, 28.6]]).verdict == "too few runs to tell"
+    assert judge_runs([41.0, 40.0], [28.6]).ci_low_pct is None  # one degree of freedom
+    assert judge_runs([41.0, 40.0], [28.6, 29.0]).verdict == "slower"  # two

@@ -21,6 +21,10 @@ HISTORY = {
     "torch-slower": history("torch-slower", 52.0, packages={"torch": "2.15.0"}),
     "torch-same-speed": history("torch-same-speed", 40.0, packages={"torch": "2.15.0"}),
     "commit-slower": history("commit-slower", 52.0, commit="e4f5a6b7c8d9"),
+    # Five quiet runs, then a latest one 30% slower; and a series of two runs.
+    "latest-slower": [HandMadeRun("latest-slower", [(4, 40.0 * j)] * 3) for j in JITTER]
+    + [HandMadeRun("latest-slower", [(4, 52.0)] * 3)],
+    "two-runs": [HandMadeRun("two-runs", [(4, 40.0)] * 3), HandMadeRun("two-runs", [(4, 52.0)] * 3)],
 }
 
 
@@ -76,3 +80,33 @@ def test_the_check_and_the_report_name_what_changed(built):
     assert "torch 2.14.1 -> 2.15.0" in evaluation.metadata["all_recent"].value
     report = metrics.report.read_text()
     assert "torch 2.14.1 -&gt; 2.15.0" in report and "commit a1b2c3d -&gt; e4f5a6b" in report
+
+
+def test_the_latest_run_is_judged_against_the_series_own_run_to_run_spread(built):
+    metrics = built["metrics"]
+    verdicts = dict(metrics.query("SELECT model, verdict FROM latest_against_previous"))
+    assert verdicts["latest-slower"] == "slower"
+    assert verdicts["torch-same-speed"] == "no clear change"
+    assert verdicts["two-runs"] == "too few runs to tell"
+    assert metrics.query(
+        "SELECT run_id, runs_before FROM latest_against_previous WHERE model = 'latest-slower'"
+    ) == [(built["ids"]["latest-slower"][-1], RUNS_EACH_SIDE)]
+    section = metrics.report.read_text().split('id="latest-against-previous"', 1)[1].split("</section>", 1)[0]
+    assert "latest-slower" in section and "too few runs to tell" in section
+
+
+def test_compare_judges_sets_of_repeated_runs_and_a_run_against_its_series_spread(built, capsys):
+    from bench_assets.cli.compare import main as compare
+
+    ids, database = built["ids"], str(built["metrics"].database)
+    before, latest = ids["latest-slower"][:-1], ids["latest-slower"][-1]
+    assert compare([",".join(before[:2]), ",".join(before[2:]), "--database", database, "--resamples", "50"]) == 0
+    assert capsys.readouterr().out.splitlines()[3].endswith(": no clear change")
+    assert compare([before[-1], latest, "--database", database, "--resamples", "50"]) == 0
+    assert capsys.readouterr().out.splitlines()[3].endswith(": slower")
+    same_speed = ids["torch-same-speed"]
+    assert compare([",".join(same_speed[:5]), ",".join(same_speed[5:]), "--database", database]) == 0
+    assert capsys.readouterr().out.splitlines()[3].endswith(": no clear change")
+    two = ids["two-runs"]
+    assert compare([two[0], two[1], "--database", database, "--resamples", "50"]) == 0
+    assert capsys.readouterr().out.splitlines()[3].endswith(": too few runs to tell")

@@ -8,17 +8,24 @@ DuckDB's quantile_cont; mean item latency: summed batch latency over batched ite
 dashboards; here a single pair of runs gets an answer: a bootstrap over each run's batches (resampled with
 replacement, independently per run) gives a 95% percentile interval of the relative change, and only an
 interval that excludes 0 is called faster or slower.
+
+That interval is about the batches inside each run, and whole runs vary more than that: three quick runs of
+efficientnet_lite0 in one configuration, nothing else running, gave 41.0, 28.6 and 39.0 items/s. So verdicts on
+runs (`judge_runs`: a run against the previous one of its series, or a set of repeated runs against another)
+set the change against the run-to-run spread: a t interval on log throughput, with the spread pooled from each
+set of like runs (the series' own history where there is one); too few runs to estimate it says so.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
 import numpy as np
+from scipy import stats
 
 from bench_assets.store.runs import COMPARISON
 
@@ -70,6 +77,58 @@ class Comparison:
             return "no clear change"
         went_up = self.ci_low_pct > 0
         return "faster" if went_up == (self.figure.better == "higher") else "slower"
+
+
+# Run-to-run verdicts: a 99% interval, so that among repeated runs of one configuration far fewer than 1 pairwise
+# comparison in 20 is called faster or slower (on simulated histories: bench_assets_tests/test_compare.py).
+RUNS_CONFIDENCE = 0.99
+# The run-to-run spread needs at least this many degrees of freedom (three like runs) to be estimated at all.
+MIN_SPREAD_DF = 2
+
+
+@dataclass(frozen=True)
+class RunsVerdict:
+    """Set B of runs against set A on one per-run figure (geometric means), judged against run-to-run noise."""
+
+    runs_a: int
+    runs_b: int
+    spread_df: int  # degrees of freedom of the run-to-run spread: like runs, less one per set
+    value_a: float
+    value_b: float
+    change_pct: float
+    ci_low_pct: float | None  # None: too few runs to estimate the spread
+    ci_high_pct: float | None
+    better: str
+
+    @property
+    def verdict(self) -> str:
+        if self.ci_low_pct is None:
+            return "too few runs to tell"
+        if self.ci_low_pct <= 0 <= self.ci_high_pct:
+            return "no clear change"
+        went_up = self.ci_low_pct > 0
+        return "faster" if went_up == (self.better == "higher") else "slower"
+
+
+def judge_runs(values_a: Sequence[float], values_b: Sequence[float], better: str = "higher",
+               like_runs: Sequence[Sequence[float]] = ()) -> RunsVerdict:
+    """B's runs against A's on a per-run figure (run_summary's inference_items_per_second, say). The run-to-run
+    spread is pooled from A, B and each set of `like_runs` (runs of one series that measure the same thing: its
+    history), on log values, so the interval is of the relative change."""
+    log_a, log_b = np.log(np.asarray(values_a, float)), np.log(np.asarray(values_b, float))
+    groups = [np.log(np.asarray(g, float)) for g in (values_a, values_b, *like_runs) if len(g) >= 2]
+    df = sum(len(g) - 1 for g in groups)
+    difference = float(log_b.mean() - log_a.mean())
+    low = high = None
+    if df >= MIN_SPREAD_DF:
+        spread = np.sqrt(sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / df)
+        half_width = stats.t.ppf(1 - (1 - RUNS_CONFIDENCE) / 2, df) * spread * np.sqrt(1 / len(log_a) + 1 / len(log_b))
+        low, high = (100 * float(np.expm1(difference + sign * half_width)) for sign in (-1, 1))
+    return RunsVerdict(
+        runs_a=len(log_a), runs_b=len(log_b), spread_df=df, value_a=float(np.exp(log_a.mean())),
+        value_b=float(np.exp(log_b.mean())), change_pct=100 * float(np.expm1(difference)), ci_low_pct=low,
+        ci_high_pct=high, better=better,
+    )
 
 
 @dataclass(frozen=True)
@@ -187,3 +246,35 @@ def format_table(comparisons: list[Comparison]) -> list[str]:
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+
+
+def judge_runs_in_marts(conn: duckdb.DuckDBPyConnection, runs_a: Sequence[str], runs_b: Sequence[str]) -> RunsVerdict:
+    """Runs B against runs A on run_summary's inference throughput (busy time), the run-to-run spread pooled from
+    the two sets and, where all of them belong to one series, from that series' other complete runs."""
+    wanted = [*runs_a, *runs_b]
+    rows = dict(
+        (run_id, (value, key)) for run_id, value, key in conn.execute(
+            "SELECT run_id, inference_items_per_second, comparison_key FROM run_summary WHERE list_contains(?, run_id)",
+            [wanted],
+        ).fetchall()
+    )
+    missing = [run_id for run_id in wanted if run_id not in rows or rows[run_id][0] is None]
+    if missing:
+        raise CompareError(f"no inference throughput in run_summary for run(s) {', '.join(missing)}")
+    keys = {rows[run_id][1] for run_id in wanted}
+    like_runs = []
+    if len(keys) == 1:
+        like_runs = [[value for (value,) in conn.execute(
+            "SELECT inference_items_per_second FROM run_summary WHERE comparison_key = ? AND is_complete "
+            "AND inference_items_per_second > 0 AND NOT list_contains(?, run_id)",
+            [keys.pop(), wanted],
+        ).fetchall()]]
+    return judge_runs([rows[r][0] for r in runs_a], [rows[r][0] for r in runs_b], like_runs=like_runs)
+
+
+def describe_runs_verdict(verdict: RunsVerdict) -> str:
+    interval = (f"{RUNS_CONFIDENCE:.0%} interval [{verdict.ci_low_pct:+.1f}%, {verdict.ci_high_pct:+.1f}%]"
+                if verdict.ci_low_pct is not None else "no interval: fewer than three like runs")
+    return (f"Run to run (inference items/s, run_summary's busy-time figure; {verdict.runs_a} run(s) A, "
+            f"{verdict.runs_b} run(s) B, spread on {verdict.spread_df} degree(s) of freedom): "
+            f"{verdict.value_a:,.2f} -> {verdict.value_b:,.2f}, {verdict.change_pct:+.1f}%, {interval}: {verdict.verdict}")

@@ -406,10 +406,16 @@ def main(argv: list[str] | None = None) -> int:
         "--config", nargs="*", default=[], metavar="KEY=VALUE",
         help="run settings for every benchmark run, e.g. precision=bf16 memory_format=channels_last",
     )
+    parser.add_argument(
+        "--repeats", type=int, default=1,
+        help="runs of each model, one after another: their spread is what compare and the report judge a change by",
+    )
     parser.add_argument("--execute", nargs=3, metavar=("JOB", "PARTITION", "RUN_ID"), help=argparse.SUPPRESS)
     parser.add_argument("--ops-config", type=json.loads, help=argparse.SUPPRESS)
     parser.add_argument("--assets", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
 
     os.environ.setdefault("DAGSTER_HOME", str(Path(default_data_dir()) / "dagster_home"))
     instance_settings = Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml"
@@ -450,10 +456,12 @@ def main(argv: list[str] | None = None) -> int:
     for model in models:
         benchmark = known[model]
         ops = {benchmark.run_asset_name: {"config": overrides}} if overrides else None
-        run_id, succeeded = run_job(args.profile, benchmark.job_name, model, f"{benchmark.name} {model}", console, ops=ops)
-        dagster_run_ids.append(run_id)
-        if not succeeded:
-            failed.append(model)
+        for repeat in range(1, args.repeats + 1):
+            label = f"{benchmark.name} {model}" + (f" (run {repeat} of {args.repeats})" if args.repeats > 1 else "")
+            run_id, succeeded = run_job(args.profile, benchmark.job_name, model, label, console, ops=ops)
+            dagster_run_ids.append(run_id)
+            if not succeeded:
+                failed.append(model)
     metrics_label = "metrics (dbt marts, change points, report)"
     if not run_job(args.profile, warehouse_job.name, "", metrics_label, console, whole_output_on_failure=True)[1]:
         failed.append("metrics")

@@ -80,6 +80,7 @@ def render_report(
     best: Sequence[dict] = (),
     sweeps: Sequence[dict] = (),
     machines: Sequence[dict] = (),
+    latest_against_previous: Sequence[dict] = (),
 ) -> str:
     trend_by_model = {k: list(v) for k, v in groupby(sorted(trend, key=model_key), key=model_key)}
     regressions_by_model = {k: list(v) for k, v in groupby(sorted(regressions, key=model_key), key=model_key)}
@@ -99,4 +100,5 @@ def render_report(
         best_sweep_points=[p for points in sweeps_by_model for p in points if p["best_within_budget"]],
         incomplete=incomplete,
         machines=machines,
+        latest_against_previous=latest_against_previous,
     )

@@ -61,6 +61,12 @@ ORDER BY benchmark, model, profile, precision, memory_format, quantization, comp
          inference_items_per_second DESC
 """
 
+LATEST_AGAINST_PREVIOUS_SQL = """
+SELECT benchmark, model, profile, machine_label, previous_run_id, run_id, previous_value, value, change_pct,
+       ci_low_pct, ci_high_pct, runs_before, verdict
+FROM latest_against_previous ORDER BY benchmark, model, profile, machine_label
+"""
+
 # render_report's arguments, each from its query.
 QUERIES = {
     "latest": LATEST_SQL,
@@ -72,6 +78,7 @@ QUERIES = {
     "best": BEST_SQL,
     "sweeps": SWEEPS_SQL,
     "machines": MACHINES_SQL,
+    "latest_against_previous": LATEST_AGAINST_PREVIOUS_SQL,
 }
 
 
