@@ -6,6 +6,7 @@ BENCHMARK in its __init__) and add it to BUILT_IN. The platform makes its assets
 
 from bench_assets.benchmarks import (
     image_classification,
+    image_embedding,
     imagenet_rightfit,
     language_modeling,
     object_detection,
@@ -23,6 +24,7 @@ BUILT_IN = (
     imagenet_rightfit.BENCHMARK,
     table_rows.BENCHMARK,
     text_embedding.BENCHMARK,
+    image_embedding.BENCHMARK,
 )
 # With a person's own models from the models file (bench_assets/benchmarks/user_models.py), each in its benchmark.
 BENCHMARKS = with_user_models(BUILT_IN, models_file())

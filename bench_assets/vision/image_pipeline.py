@@ -126,16 +126,17 @@ def read_image(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
 
 
 class DecodeImages(beam.DoFn):
-    """(line, path) -> ((line, path), normalised tensor); an unusable item goes to the `failed` output.
+    """(line, path) -> ((line, path), the transformed RGB image); an unusable item goes to the `failed` output.
 
-    With `allowed_roots`, a path that lies outside them fails at the `read` stage and is never opened.
+    `transform` None: the RGB image as decoded. With `allowed_roots`, a path that lies outside them fails at the
+    `read` stage and is never opened.
     """
 
     FAILED = FAILED
 
     def __init__(
         self,
-        transform: transforms.Compose,
+        transform: Callable | None,
         allowed_roots: Sequence[str | Path] | None = None,
         max_pixels: int = MAX_IMAGE_PIXELS,
     ):
@@ -151,7 +152,8 @@ class DecodeImages(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, READ, str(error)))
             return
         try:
-            yield item, self._transform(read_image(real_path, self._max_pixels))
+            image = read_image(real_path, self._max_pixels)
+            yield item, image if self._transform is None else self._transform(image)
         except Exception as error:  # any reason a file is not a usable image is the item's failure, not the run's
             yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
 

@@ -3,7 +3,7 @@
 
 Read the sentences, embed each through MLTransform with Beam's own SentenceTransformerEmbeddings, as the example
 does: its batch bounds (min 16, max 128) and `SentenceTransformer.encode(batch_size=32, convert_to_numpy=True)`
-are the run config's defaults. The model is loaded from the installed package's folder (no hub), then the run's
+are the run config's defaults. The model is built from the installed package's folder (no hub), then the run's
 weights file (the shipped weights, or a configured or seeded random state dict) is loaded into it.
 
 What differs from the example, and why:
@@ -19,20 +19,12 @@ What differs from the example, and why:
 from __future__ import annotations
 
 import torch
-from apache_beam.ml.transforms.embeddings.huggingface import (
-    SentenceTransformerEmbeddings,
-    _SentenceTransformerModelHandler,
-)
 
 from bench_assets.datasets.retrieval_sentences import query_pairs
-from bench_assets.pipeline.embeddings import TimedEmbeddingBatches, read_embed_write
+from bench_assets.pipeline.embeddings import EmbeddingRunConfig, read_embed_write, sentence_transformer_embeddings
 from bench_assets.pipeline.input_lines import numbered_lines
-from bench_assets.pipeline.model_handlers import configure_model, precision_autocast
-from bench_assets.run.run_config import InferenceRunConfig
-from bench_assets.spec import ModelSpec, PipelineRequest
+from bench_assets.spec import PipelineRequest
 
-# The column MLTransform embeds (bench_assets/pipeline/embeddings.py's records).
-TEXT_COLUMN = "embedded"
 # all-MiniLM-L6-v2 reads at most 256 word pieces (its max_seq_length); the corpus's sentences average 24.
 TYPICAL_TOKENS = 24
 
@@ -45,92 +37,16 @@ def forward_example_sentences(model: torch.nn.Module, items: int = 1, device: st
     return model(features)
 
 
-class ConfiguredSentenceTransformerHandler(TimedEmbeddingBatches, _SentenceTransformerModelHandler):
-    """Beam's SentenceTransformer model handler (the one SentenceTransformerEmbeddings gives MLTransform), with
-    the run's weights loaded into the model and the run's configuration applied to its encoder; its batches
-    timed."""
-
-    def __init__(self, *, spec: ModelSpec, state_dict_path: str, encode_batch_size: int, **kwargs):
-        super().__init__(**kwargs)
-        self._spec = spec
-        self._state_dict_path = state_dict_path
-        self._encode_batch_size = encode_batch_size
-
-    def load_model(self):
-        model = super().load_model()
-        model.load_state_dict(torch.load(self._state_dict_path, map_location="cpu", weights_only=True))
-        configuration = self._spec.configuration
-        model[0].auto_model = configure_model(model[0].auto_model, configuration)
-        if configuration.compile != "none":
-            # Compile now (Beam's load-model latency), not in the first batches: encode's own batches are at
-            # most encode_batch_size sentences, of any length.
-            for items in sorted({1, 2, self._encode_batch_size}):
-                self._encode(model, ["a sentence to compile the encoder with ."] * items)
-        return model
-
-    def _encode(self, model, batch, inference_args=None):
-        device = model.device.type
-        with torch.no_grad(), precision_autocast(device, self._spec.configuration.precision):
-            return super().run_inference(batch, model, inference_args)
-
-    def run_inference(self, batch, model, inference_args=None):
-        # TimedEmbeddingBatches times this call (its super()); the autocast belongs inside the timed span.
-        return self._encode(model, batch, inference_args)
+def compile_sentences(items: int) -> list[str]:
+    """`items` sentences to compile the encoder with at model loading."""
+    return ["a sentence to compile the encoder with ."] * items
 
 
-class ConfiguredSentenceTransformerEmbeddings(SentenceTransformerEmbeddings):
-    """Beam's SentenceTransformerEmbeddings, its model handler the configured, timed one."""
-
-    def __init__(self, *, spec: ModelSpec, state_dict_path: str, encode_batch_size: int, **kwargs):
-        super().__init__(**kwargs)
-        self._handler_args = {"spec": spec, "state_dict_path": state_dict_path, "encode_batch_size": encode_batch_size}
-
-    def get_model_handler(self):
-        return ConfiguredSentenceTransformerHandler(
-            **self._handler_args,
-            model_class=self._model_class(),
-            max_seq_length=self.max_seq_length,
-            model_name=self.model_name,
-            load_model_args=self.load_model_args,
-            min_batch_size=self.min_batch_size,
-            max_batch_size=self.max_batch_size,
-            large_model=self.large_model,
-        )
-
-    @staticmethod
-    def _model_class():
-        from sentence_transformers import SentenceTransformer
-
-        return SentenceTransformer
-
-
-def embeddings_config(spec: ModelSpec, state_dict_path: str, batching: dict) -> ConfiguredSentenceTransformerEmbeddings:
-    """SentenceTransformerEmbeddings as Beam's example configures it, from the run's batching."""
-    device = "cuda" if batching["device"] == "GPU" else "cpu"
-    return ConfiguredSentenceTransformerEmbeddings(
-        spec=spec,
-        state_dict_path=state_dict_path,
-        encode_batch_size=batching["encode_batch_size"],
-        model_name=spec.model_params["folder"],
-        columns=[TEXT_COLUMN],
-        min_batch_size=batching["min_batch_size"],
-        max_batch_size=batching["max_batch_size"],
-        load_model_args={"device": device},
-        inference_args={"batch_size": batching["encode_batch_size"], "convert_to_numpy": True, "show_progress_bar": False},
-    )
-
-
-class TextEmbeddingRunConfig(InferenceRunConfig):
+class TextEmbeddingRunConfig(EmbeddingRunConfig):
     """Beam's example's batching: BatchElements between 16 and 128 sentences, encode in batches of 32."""
 
     min_batch_size: int = 16
     max_batch_size: int = 128
-    encode_batch_size: int = 32
-
-    def run_settings(self) -> dict:
-        if self.encode_batch_size < 1:
-            raise ValueError(f"encode_batch_size must be at least 1, got {self.encode_batch_size}")
-        return {**super().run_settings(), "encode_batch_size": self.encode_batch_size}
 
 
 def build_run(pipeline, run: PipelineRequest) -> None:
@@ -140,7 +56,9 @@ def build_run(pipeline, run: PipelineRequest) -> None:
         pipeline,
         input_file=run.input_file,
         run_dir=run.run_dir,
-        embeddings_config=embeddings_config(run.model, str(run.state_dict_path), run.run_settings),
+        embeddings_config=sentence_transformer_embeddings(
+            run.model, str(run.state_dict_path), run.run_settings, compile_inputs=compile_sentences
+        ),
         expected=query_pairs(texts),
         read_label="ReadSentences",
     )

@@ -1,0 +1,30 @@
+"""Image embedding (Beam's `mltransform_image_embedding_benchmark`): MLTransform with SentenceTransformerEmbeddings
+and the CLIP ViT-B/32 architecture (seeded random weights: no CLIP weights ship) turns each image of the image
+sample into a 512-d vector. Speed is real; the vectors mean nothing, so there is no quality figure."""
+
+from bench_assets.benchmarks.image_embedding.models import IMAGE_EMBEDDING, IMAGE_EMBEDDING_MODELS
+from bench_assets.benchmarks.image_embedding.pipeline import ImageEmbeddingRunConfig, build_run
+from bench_assets.datasets.images import OPENIMAGE_SAMPLE
+from bench_assets.run.configuration import QUANTIZATIONS
+from bench_assets.settings import BenchmarkSettings
+from bench_assets.spec import BenchmarkSpec
+
+BENCHMARK = BenchmarkSpec(
+    name=IMAGE_EMBEDDING,
+    description=(
+        "Image embeddings with Beam's MLTransform and SentenceTransformerEmbeddings (the CLIP ViT-B/32 "
+        "architecture, seeded random weights: speed is real, vectors are not), as Beam's "
+        "mltransform_image_embedding example, over the image sample."
+    ),
+    dataset=OPENIMAGE_SAMPLE,  # the image classification benchmark's image set: one asset, built once
+    models=IMAGE_EMBEDDING_MODELS,
+    build_pipeline=build_run,
+    run_config=ImageEmbeddingRunConfig,
+    kinds=frozenset({"beam", "pytorch", "duckdb"}),
+    check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
+    # Beam's image embedding handler reports under its model handler's namespace: a plain ModelHandler's.
+    beam_metrics_namespace="RunInference",
+    # autocast and int8 Linear layers apply to CLIP; torch.compile would compile CLIPModel's forward, which
+    # sentence-transformers does not call (it calls get_image_features), so it is not offered.
+    configurations={"precision": ("fp32", "bf16"), "quantization": QUANTIZATIONS},
+)
