@@ -4,11 +4,14 @@ CLIP configuration for the pipeline: the ViT-B/32 one is the same code at 151M p
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from bench_assets.benchmarks.image_embedding import BENCHMARK
 from bench_assets.benchmarks.image_embedding.models import CLIP_VIT_B_32, build_clip_sentence_transformer
+from bench_assets.benchmarks.image_embedding.pipeline import forward_example_images
+from bench_assets.machine.peak import forward_flops
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
@@ -33,6 +36,8 @@ def test_the_model_is_clip_vit_b_32():
     assert (vision.image_size, vision.patch_size, vision.hidden_size, vision.num_hidden_layers) == (224, 32, 768, 12)
     assert model.get_embedding_dimension() == 512
     assert 150e6 < sum(p.numel() for p in model.parameters()) < 152e6  # ViT-B/32 CLIP: 151.3M
+    # An image through the vision tower and projection: ViT-B/32's 4.4 billion multiply-adds.
+    assert forward_flops(model, forward_example_images) == pytest.approx(8.7e9, rel=0.01)
 
 
 def test_every_image_line_is_one_embedding_or_one_failure_with_its_reason(tmp_path):

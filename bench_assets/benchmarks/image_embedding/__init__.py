@@ -3,7 +3,11 @@ and the CLIP ViT-B/32 architecture (seeded random weights: no CLIP weights ship)
 sample into a 512-d vector. Speed is real; the vectors mean nothing, so there is no quality figure."""
 
 from bench_assets.benchmarks.image_embedding.models import IMAGE_EMBEDDING, IMAGE_EMBEDDING_MODELS
-from bench_assets.benchmarks.image_embedding.pipeline import ImageEmbeddingRunConfig, build_run
+from bench_assets.benchmarks.image_embedding.pipeline import (
+    ImageEmbeddingRunConfig,
+    build_run,
+    forward_example_images,
+)
 from bench_assets.datasets.images import OPENIMAGE_SAMPLE
 from bench_assets.run.configuration import QUANTIZATIONS
 from bench_assets.settings import BenchmarkSettings
@@ -20,6 +24,7 @@ BENCHMARK = BenchmarkSpec(
     models=IMAGE_EMBEDDING_MODELS,
     build_pipeline=build_run,
     run_config=ImageEmbeddingRunConfig,
+    example_forward=forward_example_images,
     kinds=frozenset({"beam", "pytorch", "duckdb"}),
     check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
     # Beam's image embedding handler reports under its model handler's namespace: a plain ModelHandler's.

@@ -22,6 +22,7 @@ What differs from the example, and why:
 from __future__ import annotations
 
 import apache_beam as beam
+import torch
 
 from bench_assets.pipeline.embeddings import (
     EmbeddingRunConfig,
@@ -31,6 +32,12 @@ from bench_assets.pipeline.embeddings import (
 )
 from bench_assets.spec import PipelineRequest
 from bench_assets.vision.image_pipeline import DecodeImages
+
+
+def forward_example_images(model: torch.nn.Module, items: int = 1, device: str | torch.device = "cpu"):
+    """`items` blank images at the vision tower's size through the SentenceTransformer: to count FLOPs."""
+    size = model[0].auto_model.config.vision_config.image_size
+    return model({"pixel_values": torch.zeros(items, 3, size, size, device=device), "modality": "image"})
 
 
 class DecodeImageRecords(DecodeImages):
