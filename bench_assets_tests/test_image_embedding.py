@@ -2,6 +2,7 @@
 CLIP configuration for the pipeline: the ViT-B/32 one is the same code at 151M parameters)."""
 
 import dataclasses
+import inspect
 
 import numpy as np
 import pytest
@@ -17,7 +18,6 @@ from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
 from bench_assets.run.weights import prepare_weights
 from bench_assets.settings import BenchmarkSettings
-from bench_assets.spec import PipelineRequest
 from bench_assets.vision.image_pipeline import read_image
 
 # Two layers of width 32 on 32 x 32 images in 16 x 16 patches, 16-d embeddings: CLIP's code path, in milliseconds.
@@ -61,9 +61,11 @@ def test_every_image_line_is_one_embedding_or_one_failure_with_its_reason(tmp_pa
 
     weights = tmp_path / "weights.pt"
     prepare_weights(TINY_SPEC, weights, None, seed=1)
-    batching = BENCHMARK.run_config(min_batch_size=2, max_batch_size=5, encode_batch_size=3).batching()
     run_dir = tmp_path / "run"
-    request = PipelineRequest(image_list, TINY_SPEC, weights, run_dir, batching, BenchmarkSettings(data_dir=str(data)))
+    request = BENCHMARK.request(
+        model=TINY_SPEC, input_file=image_list, state_dict_path=weights, run_dir=run_dir,
+        settings=BenchmarkSettings(data_dir=str(data)), min_batch_size=2, max_batch_size=5, encode_batch_size=3,
+    )
     run_pipeline(lambda p: BENCHMARK.build_pipeline(p, request), RunnerSettings(), ProgressMonitor(run_dir / "progress", len(lines), print))
 
     predictions = read_output_rows(run_dir, "predictions")
@@ -91,3 +93,14 @@ def test_every_image_line_is_one_embedding_or_one_failure_with_its_reason(tmp_pa
     assert {row["item_id"] for row in predictions} == set(good)
     assert all(row["predicted_index"] == 16 and row["score"] > 0 for row in predictions)
 
+
+
+def test_the_shipped_run_config_batches_as_beams_example():
+    from apache_beam.examples.ml_transform import mltransform_image_embedding
+    from sentence_transformers import SentenceTransformer
+
+    beam_args, _ = mltransform_image_embedding.parse_known_args(["--input=x", "--output_table=x", "--artifact_location=x"])
+    settings = BENCHMARK.run_config().run_settings()
+    assert (settings["min_batch_size"], settings["max_batch_size"]) == (beam_args.min_batch_size, beam_args.max_batch_size)
+    # The example passes encode no batch size: SentenceTransformer.encode's default.
+    assert settings["encode_batch_size"] == inspect.signature(SentenceTransformer.encode).parameters["batch_size"].default
