@@ -170,7 +170,8 @@ def print_summary(dagster_run_ids: list[str]) -> None:
         print(line)
     print(
         "\ntop1_%: accuracy where the right answer is known (masked words; the photos the generated images come "
-        "from), '-' where it is not. items/s: end to end; p99_ms: batch latency; mib: peak memory; the report has "
+        "from; text embedding: altered sentences whose nearest neighbour is their original), '-' where it is not. "
+        "items/s: end to end; p99_ms: batch latency; mib: peak memory; the report has "
         f"the rest.\nsteady/s: inference after the first {warmup_seconds or 0:g} s of batches; '-' when the whole run "
         "was warm-up, as quick-profile runs mostly are, so their figures are warm-up dominated."
     )
