@@ -94,11 +94,11 @@ def test_every_torch_load_in_the_package_is_weights_only():
                     handler_args.append((source.name, ast.unparse(keywords["load_model_args"])))
     assert loads and all(value == "True" for _, _, value in loads), loads
     # Every benchmark's PyTorch handler is made by pipeline/model_handlers.py, which loads weights only; the
-    # text-embedding handler's load_model_args are SentenceTransformer's (its device), and its state dict is a
-    # torch.load above.
+    # embedding handler's load_model_args (pipeline/embeddings.py) are SentenceTransformer's (its device), and its
+    # state dict is a torch.load above.
     pytorch_handler_args = [args for name, args in handler_args if name == "model_handlers.py"]
     assert pytorch_handler_args and all(args == "{'weights_only': True}" for args in pytorch_handler_args), handler_args
-    assert {name for name, _ in handler_args} <= {"model_handlers.py", "pipeline.py"}
+    assert {name for name, _ in handler_args} <= {"model_handlers.py", "embeddings.py"}
 
 
 def test_image_paths_must_lie_inside_the_roots(tmp_path, monkeypatch):
