@@ -95,17 +95,18 @@ def test_configured_runs_are_recorded_apart_and_predict_what_fp32_predicts(bench
         ("all-minilm-l6-v2", "fp32", "contiguous", "dynamic_int8"),
     ]
     assert len({row[4] for row in runs}) == 5 and {row[5] for row in runs} == {"finished"}
-    # Item by item, against fp32 (the real weights): channels_last changes no answer; bf16 may flip near-ties
-    # (the measured 3.5% of 200 images), never a confident one.
+    # Item by item, against fp32 (the real weights): channels_last is the same fp32 arithmetic in another order,
+    # so its scores match to rounding; bf16 rounds every product to 8 bits, so its scores differ (how far, and
+    # which near-ties flip, depends on the instruction set: the configurations script measures agreement).
     fp32, bf16, channels_last = [run_id for (run_id,) in query(
         "SELECT run_id FROM runs WHERE model = 'efficientnet_lite0' ORDER BY started_at")]
-    agreement = """
-        SELECT avg((c.predicted_index = f.predicted_index)::int),
-               coalesce(avg((c.predicted_index = f.predicted_index)::int) FILTER (WHERE f.score >= 0.5), 1)
+    scores = """
+        SELECT count(*), max(abs(c.score - f.score))
         FROM predictions c JOIN predictions f USING (line) WHERE c.run_id = ? AND f.run_id = ?"""
-    assert query(agreement, [channels_last, fp32]) == [(1.0, 1.0)]
-    overall, confident = query(agreement, [bf16, fp32])[0]
-    assert overall >= 0.8 and confident == 1.0
+    (items, largest_difference), = query(scores, [channels_last, fp32])
+    assert items == 23 and largest_difference < 1e-3
+    (items, largest_difference), = query(scores, [bf16, fp32])
+    assert items == 23 and largest_difference > 0
 
 
 @pytest.mark.slow
@@ -120,17 +121,14 @@ def test_onnxruntime_runs_the_exported_model_and_predicts_what_pytorch_predicts(
     (pytorch, _, pytorch_key, _), (onnxruntime, _, onnxruntime_key, _) = runs
     assert [row[1] for row in runs] == ["pytorch", "onnxruntime"] and pytorch_key != onnxruntime_key
     assert {row[3] for row in runs} == {"finished"}
-    # Beam's ONNX handler reports under its own namespace; its load latency covers the export (seconds), beyond
-    # what loading the state dict takes.
-    load = "SELECT value FROM metrics WHERE run_id = ? AND metric = 'mean_load_model_latency_milli_secs'"
+    # Beam's ONNX handler reports under its own namespace, its model loading (the export) included.
     beam_metrics = dict(query("SELECT metric, value FROM metrics WHERE run_id = ? AND namespace = 'BeamML_Onnx'", [onnxruntime]))
-    assert beam_metrics["num_inferences"] == 23 and query(load, [onnxruntime]) > query(load, [pytorch])
-    # Item by item against PyTorch (the real weights): the same fp32 graph, so the same answers but for a near-tie.
-    overall, confident = query("""
-        SELECT avg((o.predicted_index = p.predicted_index)::int),
-               coalesce(avg((o.predicted_index = p.predicted_index)::int) FILTER (WHERE p.score >= 0.5), 1)
-        FROM predictions o JOIN predictions p USING (line) WHERE o.run_id = ? AND p.run_id = ?""", [onnxruntime, pytorch])[0]
-    assert overall >= 0.95 and confident == 1.0
+    assert beam_metrics["num_inferences"] == 23 and beam_metrics["mean_load_model_latency_milli_secs"] > 0
+    # Item by item against PyTorch (the real weights): the same fp32 graph, so the same scores but for rounding.
+    (items, largest_difference), = query("""
+        SELECT count(*), max(abs(o.score - p.score))
+        FROM predictions o JOIN predictions p USING (line) WHERE o.run_id = ? AND p.run_id = ?""", [onnxruntime, pytorch])
+    assert items == 23 and largest_difference < 1e-3
 
 
 @pytest.mark.slow

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from bench_assets.store import runs as results
 from bench_assets.store import schema
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
 from bench_assets.datasets.sentences import build_sentence_corpus, write_corpus
+from bench_assets.pipeline.dask_runner import CONNECT_TIMEOUT_S
 from bench_assets.pipeline.outputs import _WriteBundleJsonLines, read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
@@ -154,16 +154,15 @@ def test_unreachable_scheduler_fails_the_run_at_once_naming_it(bench_resources, 
     address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
     materialize([sentence_corpus], bench_resources)
     materialize([language_model_weights], bench_resources, partition_key="all-minilm-l6-v2")
-    start = time.monotonic()
     result = materialize(
         [language_modeling_run], bench_resources, partition_key="all-minilm-l6-v2",
         run_config=run_config(runner="dask", dask_address=address), raise_on_error=False,
     )
     assert not result.success
-    assert time.monotonic() - start < 25  # Dask alone would retry for 30 s
     ((status, error),) = query("SELECT status, error FROM runs")
     assert status == "failed"
-    assert address in error and "dask_address" in error
+    # It gave up after the runner's own wait, not Dask's 30 s of retries.
+    assert f"no Dask scheduler answered at dask_address {address!r} within {CONNECT_TIMEOUT_S:g} s" in error
     assert query("SELECT count(*) FROM predictions") == [(0,)]
 
 
@@ -203,7 +202,8 @@ def test_worker_killed_mid_run_loses_and_repeats_no_line(cluster, tmp_path):
         ))
 
     # Six bundles on two workers: once two bundles' predictions are written (one by each worker, as they run
-    # side by side), a worker is killed. Its finished bundles' results are lost, so Dask computes them again.
+    # side by side), a worker is killed. Its finished bundles' results are lost, so Dask computes them again, and
+    # the run finishes with every line once.
     run_ended = threading.Event()
     killer, killed = kill_when(
         lambda: len(list(run_dir.glob("predictions-*.jsonl"))) >= 2, lambda: cluster.worker_processes()[0], run_ended
@@ -213,9 +213,6 @@ def test_worker_killed_mid_run_loses_and_repeats_no_line(cluster, tmp_path):
             build, RunnerSettings(runner="dask", dask_address=cluster.address, extra_pipeline_args=["--dask_npartitions=6"]),
             ProgressMonitor(run_dir / "progress", SENTENCES, print),
         )
-    except Exception as error:  # allowed: a clear failure, never a finished run with lines missing or twice
-        assert "worker" in str(error).lower(), error
-        return
     finally:
         run_ended.set()
         killer.join()

@@ -42,6 +42,7 @@ def test_a_query_is_as_many_words_from_its_original_as_from_its_distractor():
     assert query_pairs(lines) == {altered_copy(sentence): sentence}
 
 
+@pytest.mark.slow
 def test_partition_embeds_every_sentence_and_the_marts_grade_it(bench_resources, query, tmp_path, no_network):
     """Real weights find every query's original; seeded random weights, which match words but not meanings, pick
     the distractor about half the time. bf16 passes the vector guard (cosine >= 0.99 item by item, measured above
@@ -82,7 +83,10 @@ def test_partition_embeds_every_sentence_and_the_marts_grade_it(bench_resources,
     assert no_network == []
 
 
-@pytest.mark.parametrize("runner", [RunnerSettings(), RunnerSettings(runner="dask", workers=1)], ids=["direct", "dask"])
+@pytest.mark.parametrize("runner", [
+    pytest.param(RunnerSettings(), id="direct"),
+    pytest.param(RunnerSettings(runner="dask", workers=1), id="dask", marks=pytest.mark.slow),
+])
 def test_every_line_is_one_embedding_or_one_failure_and_vectors_are_sentence_transformers(tmp_path, runner):
     sentences = build_sentence_corpus(20, seed=4)
     corpus = tmp_path / "sentences.txt"
