@@ -79,6 +79,13 @@ JOIN runs r ON r.run_id = s.run_id
 WHERE list_contains(?, r.dagster_run_id)
 ORDER BY b.model
 """
+# Where each run's time went: its bound and each stage's busy seconds (run_summary; stage_timing.py).
+STAGES_SQL = """
+SELECT s.model, s.bound, s.read_busy_seconds, s.preprocess_busy_seconds, s.inference_busy_seconds, s.write_busy_seconds
+FROM run_summary s JOIN runs r USING (run_id)
+WHERE list_contains(?, r.dagster_run_id) AND s.bound IS NOT NULL
+ORDER BY s.benchmark, s.model
+"""
 # The warm-up window run_summary's steady figures leave out (dbt var warmup_seconds), as it was last built.
 WARMUP_SQL = "SELECT max(warmup_seconds) FROM run_summary"
 
@@ -163,6 +170,7 @@ def print_summary(dagster_run_ids: list[str]) -> None:
         rows = [dict(zip(columns, with_configuration_label(row))) for row in table.fetchall()]
         best_rows = conn.execute(BEST_SQL.format(configuration_settings=settings_of("b")), [dagster_run_ids]).fetchall()
         best = [with_configuration_label(row) for row in best_rows]
+        stages = conn.execute(STAGES_SQL, [dagster_run_ids]).fetchall()
         (warmup_seconds,) = conn.execute(WARMUP_SQL).fetchone()
     formatted = [[figure(row[column]) for column in SHOWN_COLUMNS] for row in rows]
     print()
@@ -175,6 +183,8 @@ def print_summary(dagster_run_ids: list[str]) -> None:
         f"the rest.\nsteady/s: inference after the first {warmup_seconds or 0:g} s of batches; '-' when the whole run "
         "was warm-up, as quick-profile runs mostly are, so their figures are warm-up dominated."
     )
+    for model, bound, read, preprocess, inference, write in stages:
+        print(f"{model}: {bound} (busy s: read {read:.2f}, preprocess {preprocess:.2f}, inference {inference:.2f}, write {write:.2f})")
     for row in best:
         print(fastest_line(row))
     from bench_assets.benchmarks import MODELS

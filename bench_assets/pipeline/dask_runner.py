@@ -12,7 +12,7 @@ Run on Beam's own DaskRunner, our pipelines lost items. Small pipelines showed t
    (of two writes of the same collection, one wrote nothing). Computing each leaf on its own instead runs
    the shared steps once per leaf: inference three times over.
 
-Reading needs no fix: ReadInputLines is a Create of line chunks and a FlatMap, which Dask runs (Beam's
+Reading needs no fix: ReadInputLines is a Create of line chunks and a ParDo, which Dask runs (Beam's
 ReadFromText, an Impulse and a splittable DoFn, has no translation). A runner override cannot replace it
 anyway: Pipeline.run round-trips a pipeline for a non-Fn-API runner through its proto, after which composite
 transforms are plain PTransforms.

@@ -29,13 +29,14 @@ from apache_beam.ml.transforms.embeddings.huggingface import (
 )
 
 from bench_assets.pipeline.batch_timing import timed_batch
-from bench_assets.pipeline.failures import FAILED, INFERENCE, failure_row
+from bench_assets.pipeline.failures import FAILED, INFERENCE, PREPROCESS, failure_row
 from bench_assets.pipeline.input_lines import read_items
 from bench_assets.pipeline.model_handlers import configure_model, precision_autocast
 from bench_assets.pipeline.outputs import write_run_outputs
 from bench_assets.pipeline.prediction_rows import BATCHES, EMBEDDINGS
 from bench_assets.run.run_config import InferenceRunConfig
 from bench_assets.spec import ModelSpec
+from bench_assets.pipeline.stage_timing import WRITE, timed
 
 # The record's columns: its line, its text (the item), and the column MLTransform embeds (Beam's example: "text").
 LINE = "line"
@@ -205,12 +206,14 @@ def read_embed_write(
     """Reads the numbered lines, makes each a record (`prepare`, a DoFn; default: the line's text as it is), embeds
     them with MLTransform(`embeddings_config`) (its artifacts in the run directory), and writes the rows, vectors,
     batch records and failures."""
-    items, unreadable_lines = read_items(pipeline, input_file, read_label)
-    records = items | "ToEmbeddingRecords" >> beam.ParDo(prepare or ToEmbeddingRecord()).with_outputs(FAILED, main="records")
+    items, unreadable_lines = read_items(pipeline, input_file, run_dir, read_label)
+    records = items | "ToEmbeddingRecords" >> timed(PREPROCESS, prepare or ToEmbeddingRecord(), run_dir).with_outputs(
+        FAILED, main="records"
+    )
     embedded, errors = records.records | "MLTransformEmbeddings" >> MLTransform(
         write_artifact_location=str(run_dir / "mltransform")
     ).with_transform(embeddings_config).with_exception_handling()
-    rows = embedded | "ToEmbeddingRows" >> beam.ParDo(ToEmbeddingRows(expected)).with_outputs(
+    rows = embedded | "ToEmbeddingRows" >> timed(WRITE, ToEmbeddingRows(expected), run_dir).with_outputs(
         BATCHES, EMBEDDINGS, main="predictions"
     )
     inference_failures = errors | "InferenceFailures" >> beam.FlatMap(embedding_failure_rows)

@@ -8,6 +8,7 @@ from pathlib import Path
 import apache_beam as beam
 
 from bench_assets.pipeline.failures import FAILED, READ, failure_row
+from bench_assets.pipeline.stage_timing import timed
 
 # Lines per element of the input's chunk index (see ReadInputLines).
 LINES_PER_CHUNK = 64
@@ -64,6 +65,13 @@ def numbered_lines(path: str | Path) -> Iterable[tuple[int, bytes | None]]:
         yield from read_chunk(chunk)
 
 
+class ReadChunks(beam.DoFn):
+    """A chunk of the input's index -> its (line number, bytes) (read_chunk)."""
+
+    def process(self, chunk: tuple):
+        yield from read_chunk(chunk)
+
+
 class ReadInputLines(beam.PTransform):
     """The lines of a benchmark's input file (one image path or sentence per line) as (line number, bytes).
 
@@ -72,17 +80,18 @@ class ReadInputLines(beam.PTransform):
     byte stops the run. Here bytes travel as they are and DecodeLines decides per line. The launcher indexes
     the file in one streamed pass (byte offsets of chunks of lines) and workers read their chunks, so no
     process holds every item. A runner without Create and ParDo can replace this transform (see dask_runner.py)
-    with `numbered_lines(path)`, the same elements.
+    with `numbered_lines(path)`, the same elements. Reading counts as the run's read stage (stage_timing.py).
     """
 
-    def __init__(self, path: Path, lines_per_chunk: int = LINES_PER_CHUNK):
+    def __init__(self, path: Path, run_dir: Path, lines_per_chunk: int = LINES_PER_CHUNK):
         super().__init__()
         self.path = str(path)
+        self._run_dir = run_dir
         self._lines_per_chunk = lines_per_chunk
 
     def expand(self, pipeline):
         chunks, _ = index_lines(self.path, self._lines_per_chunk)
-        return pipeline | "Chunks" >> beam.Create(chunks) | "ReadChunks" >> beam.FlatMap(read_chunk)
+        return pipeline | "Chunks" >> beam.Create(chunks) | "ReadChunks" >> timed(READ, ReadChunks(), self._run_dir)
 
 
 class DecodeLines(beam.DoFn):
@@ -109,11 +118,12 @@ class DecodeLines(beam.DoFn):
         yield line, text
 
 
-def read_items(pipeline: beam.Pipeline, path: Path, label: str = "ReadItems"):
-    """An input file's usable lines as (line number, text), and failure rows for the others."""
+def read_items(pipeline: beam.Pipeline, path: Path, run_dir: Path, label: str = "ReadItems"):
+    """An input file's usable lines as (line number, text), and failure rows for the others; the time it takes
+    recorded in `run_dir` as the read stage's."""
     decoded = (
         pipeline
-        | label >> ReadInputLines(path)
-        | f"{label}Decode" >> beam.ParDo(DecodeLines()).with_outputs(FAILED, main="items")
+        | label >> ReadInputLines(path, run_dir)
+        | f"{label}Decode" >> timed(READ, DecodeLines(), run_dir).with_outputs(FAILED, main="items")
     )
     return decoded.items, decoded[FAILED]

@@ -1,7 +1,7 @@
 """A run's outputs: JSON-lines files in its run directory, one per bundle, loaded into DuckDB after the run.
 
-Each pipeline writes `predictions`, `failures` (line, item, stage, reason) and `batches` (one record per
-inference batch); an embedding pipeline also writes `embeddings` (each predicted line's vector). The Dagster asset loads them into DuckDB once the pipeline has finished, so a pipeline never
+Each pipeline writes `predictions`, `failures` (line, item, stage, reason), `batches` (one record per
+inference batch) and `stages` (each stage's busy time per bundle, stage_timing.py); an embedding pipeline also writes `embeddings` (each predicted line's vector). The Dagster asset loads them into DuckDB once the pipeline has finished, so a pipeline never
 needs a database connection and works on any runner.
 """
 
@@ -17,6 +17,7 @@ import apache_beam as beam
 from bench_assets.pipeline.batch_timing import BatchRecord
 from bench_assets.pipeline.prediction_rows import BATCHES, EMBEDDINGS
 from bench_assets.pipeline.progress import ReportProgress
+from bench_assets.pipeline.stage_timing import WRITE, timed
 
 
 class _WriteBundleJsonLines(beam.DoFn):
@@ -53,14 +54,16 @@ class _WriteBundleJsonLines(beam.DoFn):
 
 
 class WriteJsonLines(beam.PTransform):
-    """Writes dicts as JSON lines to `<run_dir>/<name>-<bundle>.jsonl`, one file per bundle."""
+    """Writes dicts as JSON lines to `<run_dir>/<name>-<bundle>.jsonl`, one file per bundle; its busy time is the
+    write stage's."""
 
     def __init__(self, run_dir: Path, name: str):
         super().__init__()
+        self._run_dir = run_dir
         self._prefix = str(run_dir / name)
 
     def expand(self, rows):
-        return rows | "Write" >> beam.ParDo(_WriteBundleJsonLines(self._prefix))
+        return rows | "Write" >> timed(WRITE, _WriteBundleJsonLines(self._prefix), self._run_dir)
 
 
 def write_run_outputs(run_dir: Path, predicted, failures, embeddings=None) -> None:
@@ -73,12 +76,12 @@ def write_run_outputs(run_dir: Path, predicted, failures, embeddings=None) -> No
     progress_dir = str(run_dir / "progress")
     (
         predicted.predictions
-        | "CountPredictions" >> beam.ParDo(ReportProgress(progress_dir))
+        | "CountPredictions" >> timed(WRITE, ReportProgress(progress_dir), run_dir)
         | "WritePredictions" >> WriteJsonLines(run_dir, "predictions")
     )
     (
         failures
-        | "CountFailures" >> beam.ParDo(ReportProgress(progress_dir))
+        | "CountFailures" >> timed(WRITE, ReportProgress(progress_dir), run_dir)
         | "WriteFailures" >> WriteJsonLines(run_dir, "failures")
     )
     # Every item of a batch carries that batch's record; keep one per batch.

@@ -1,7 +1,7 @@
 """The shape of every benchmark pipeline: read numbered lines, prepare each item, RunInference, write rows.
 
 Each step that can fail an item sends it to a failure row with its stage and reason, so every input line ends
-as exactly one prediction or one failure.
+as exactly one prediction or one failure. Each step's busy time counts as its stage's (stage_timing.py).
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
-from bench_assets.pipeline.failures import FAILED, inference_failure_rows
+from bench_assets.pipeline.failures import FAILED, PREPROCESS, inference_failure_rows
 from bench_assets.pipeline.input_lines import read_items
 from bench_assets.pipeline.outputs import write_run_outputs
 from bench_assets.pipeline.prediction_rows import BATCHES, RowFields, ToPredictionRows
+from bench_assets.pipeline.stage_timing import WRITE, timed
 
 
 def read_predict_write(
@@ -32,11 +33,13 @@ def read_predict_write(
 ) -> None:
     """`prepare` maps (line, text) to ((line, text), model input), or a failure row on its `failed` output;
     `reorder`, where given, changes the order prepared items reach RunInference's batching in (never drops one)."""
-    items, unreadable_lines = read_items(pipeline, input_file, read_label)
-    prepared = items | prepare_label >> beam.ParDo(prepare).with_outputs(FAILED, main="prepared")
-    to_infer = prepared.prepared if reorder is None else prepared.prepared | "Reorder" >> beam.ParDo(reorder)
+    items, unreadable_lines = read_items(pipeline, input_file, run_dir, read_label)
+    prepared = items | prepare_label >> timed(PREPROCESS, prepare, run_dir).with_outputs(FAILED, main="prepared")
+    to_infer = prepared.prepared if reorder is None else prepared.prepared | "Reorder" >> timed(PREPROCESS, reorder, run_dir)
     predicted, dead_letters = to_infer | inference_label >> RunInference(handler).with_exception_handling()
-    rows = predicted | "ToPredictionRows" >> beam.ParDo(ToPredictionRows(fields)).with_outputs(BATCHES, main="predictions")
+    rows = predicted | "ToPredictionRows" >> timed(WRITE, ToPredictionRows(fields), run_dir).with_outputs(
+        BATCHES, main="predictions"
+    )
     inference_failures = dead_letters.failed_inferences | "InferenceFailures" >> beam.FlatMap(inference_failure_rows)
     failures = (unreadable_lines, prepared[FAILED], inference_failures) | "AllFailures" >> beam.Flatten()
     write_run_outputs(run_dir, rows, failures)

@@ -58,6 +58,13 @@ CREATE TABLE IF NOT EXISTS batches (
     latency_us DOUBLE NOT NULL,
     started_at DOUBLE NOT NULL
 );
+CREATE TABLE IF NOT EXISTS stages (
+    run_id VARCHAR NOT NULL,
+    stage VARCHAR NOT NULL,
+    step VARCHAR NOT NULL,
+    items INTEGER NOT NULL,
+    busy_us DOUBLE NOT NULL
+);
 CREATE TABLE IF NOT EXISTS embeddings (
     run_id VARCHAR NOT NULL,
     line INTEGER NOT NULL,
@@ -128,6 +135,8 @@ OUTPUT_COLUMNS = {
         "traceback": "VARCHAR",
     },
     "batches": {"batch_id": "VARCHAR", "batch_size": "INTEGER", "latency_us": "DOUBLE", "started_at": "DOUBLE"},
+    # The busy time of a stage's step (a DoFn) over one bundle (bench_assets/pipeline/stage_timing.py).
+    "stages": {"stage": "VARCHAR", "step": "VARCHAR", "items": "INTEGER", "busy_us": "DOUBLE"},
     # An embedding benchmark's vectors, by input line (the embedding benchmarks only).
     "embeddings": {"line": "INTEGER", "vector": "FLOAT[]"},
 }

@@ -229,6 +229,13 @@ summary as (
         steady_figures.steady_inference_items_per_second,
         steady_figures.steady_batch_latency_p50_ms,
         steady_figures.steady_batch_latency_p99_ms,
+        stage_busy.read_busy_seconds,
+        stage_busy.preprocess_busy_seconds,
+        stage_busy.inference_busy_seconds,
+        stage_busy.write_busy_seconds,
+        stage_busy.bound_stage,
+        stage_busy.bound_share,
+        stage_busy.bound,
         run_metrics.wall_seconds,
         run_metrics.peak_rss_mib,
         run_metrics.estimated_cost_usd,
@@ -260,6 +267,7 @@ summary as (
     left join predicted using (run_id)
     left join failed using (run_id)
     left join accounted using (run_id)
+    left join {{ ref('int_stage_busy') }} as stage_busy using (run_id)
     left join {{ ref('embedding_retrieval') }} as retrieval using (run_id)
 )
 
