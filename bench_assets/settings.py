@@ -49,6 +49,10 @@ def existing_path(setting: str, value: str | None) -> Path | None:
     return path
 
 
+# The `openimages_source` that names no path: the generated set with some photos at several megapixels.
+LARGE_IMAGES = "large"
+
+
 class BenchmarkSettings(dg.ConfigurableResource):
     """Settings every benchmark asset shares, editable per run in the launchpad."""
 
@@ -63,7 +67,10 @@ class BenchmarkSettings(dg.ConfigurableResource):
     seed: int = Field(default=2026, description="Seed of the generated datasets and random weights.")
     openimages_source: str | None = Field(
         default=None,
-        description="A folder of real OpenImages JPEGs, or a text file listing them; sampled instead of generating.",
+        description=(
+            "A folder of real OpenImages JPEGs, or a text file listing them; sampled instead of generating. "
+            f"'{LARGE_IMAGES}': generated as by default, half the photos at 3 to 12 megapixels as OpenImages originals."
+        ),
     )
     weights_dir: str | None = Field(
         default=None,
@@ -104,10 +111,16 @@ class BenchmarkSettings(dg.ConfigurableResource):
     def run_dir(self, run_id: str) -> Path:
         return self.root / "runs" / run_id
 
+    def image_source(self) -> Path | None:
+        """The configured folder or list of images to sample; None when the set is generated (large or not)."""
+        if self.openimages_source == LARGE_IMAGES:
+            return None
+        return existing_path("openimages_source", self.openimages_source)
+
     def image_roots(self) -> list[Path]:
         """The folders a run may read images from: the data folder, and the configured image source's folder."""
         roots = [self.root]
-        source = existing_path("openimages_source", self.openimages_source)
+        source = self.image_source()
         if source is not None:
             roots.append(source if source.is_dir() else source.parent)
         return roots

@@ -3,7 +3,9 @@
 The real benchmark samples 50,000 OpenImages photos. Nothing can be downloaded here, so by default this
 module derives a deterministic set of JPEGs from real photographs that scikit-image ships inside its wheel:
 each image is a seeded random crop of one photo, rotated a little, possibly mirrored, rescaled to an
-OpenImages-like size and aspect ratio, colour-jittered and saved at a random JPEG quality. When a folder of
+OpenImages-like size and aspect ratio, colour-jittered and saved at a random JPEG quality. The `large` set
+draws half its images at the size of OpenImages originals (3 to 12 megapixels) instead, so that decoding
+costs what it costs on real photos (its pixels are upscaled, smooth ones). When a folder of
 real images (or a text file listing image paths) is configured, a seeded sample of it is used instead.
 
 A configured sample is drawn from the listing alone (the list file's lines, or the folder's image files) without
@@ -29,6 +31,7 @@ import skimage
 from PIL import Image
 
 from bench_assets.pipeline.progress import progress_line
+from bench_assets.settings import LARGE_IMAGES
 from bench_assets.spec import DatasetSpec
 
 # Real colour photographs of everyday subjects, the kind of content OpenImages holds. Left out of
@@ -70,6 +73,9 @@ ASPECT_RATIOS = np.array([4 / 3, 3 / 2, 16 / 9, 1.0, 3 / 4, 2 / 3, 9 / 16, 2.0, 
 ASPECT_WEIGHTS = np.array([0.34, 0.16, 0.10, 0.10, 0.14, 0.08, 0.04, 0.02, 0.02])
 LONG_SIDE_MIN, LONG_SIDE_TYPICAL, LONG_SIDE_MAX = 640, 1024, 1600
 JPEG_QUALITY_MIN, JPEG_QUALITY_MAX = 70, 95
+# The large set: this share of its images has a long side from 2,048 to 4,096 px (3 to 12 megapixels at 4:3).
+LARGE_SHARE = 0.5
+LARGE_LONG_SIDE_MIN, LARGE_LONG_SIDE_MAX = 2048, 4096
 MAX_ROTATION_DEGREES = 8.0
 # Rec. 601 luma weights, as PIL uses for RGB -> L; saturation jitter mixes each channel towards luma.
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
@@ -111,8 +117,10 @@ def build_image_sample(
     source: Path | None = None,
     allowed_roots: list[Path] | None = None,
     report: Callable[[str], None] | None = None,
+    large: bool = False,
 ) -> ImageSample:
-    """Writes images (when generating) under out_dir/images/ and the list under out_dir/images.txt.
+    """Writes images (when generating) under out_dir/images/ and the list under out_dir/images.txt; `large`:
+    generate the large set (no `source`).
 
     With `allowed_roots`, a configured source that names an image outside them (through an absolute path, `..`
     or a symbolic link) is refused before anything is written.
@@ -128,7 +136,7 @@ def build_image_sample(
     manifest_path = out_dir / "images_manifest.json"
 
     if source is None:
-        source_label = "generated"
+        source_label = LARGE_IMAGES if large else "generated"
         paths = [images_dir / f"img_{index:06d}.jpg" for index in range(count)]
     else:
         source = Path(source).resolve()
@@ -146,7 +154,7 @@ def build_image_sample(
     if not _manifest_is_current(previous, wanted, list_path):
         _remove_stale_images(previous, set(wanted["files"]), images_dir)
         if source is None:
-            _generate_images(paths, seed, report)
+            _generate_images(paths, seed, report, large)
         out_dir.mkdir(parents=True, exist_ok=True)
         _write_atomically(list_path, "".join(f"{path}\n" for path in paths).encode())
         file_bytes = [_file_size(path) for path in paths]
@@ -294,7 +302,9 @@ def read_labels(path: Path) -> dict[str, str]:
     return dict(line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines())
 
 
-def _generate_images(paths: list[Path], seed: int, report: Callable[[str], None] | None = None) -> None:
+def _generate_images(
+    paths: list[Path], seed: int, report: Callable[[str], None] | None = None, large: bool = False
+) -> None:
     """Writes one derived photo per path, one at a time, so memory stays flat for 50,000 images; says how far it
     got every REPORT_EVERY_S seconds (50,000 images take about 14 minutes on 2 cores)."""
     photos = [Image.open(shipped_photo_path(name)).convert("RGB") for name in SOURCE_PHOTOS]
@@ -308,24 +318,26 @@ def _generate_images(paths: list[Path], seed: int, report: Callable[[str], None]
             last_report = time.monotonic()
         rng = image_rng(seed, index)
         photo_index = int(rng.integers(len(photos)))
-        image = _derive_image(photos[photo_index], photo_mean_luma[photo_index], rng)
+        image = _derive_image(photos[photo_index], photo_mean_luma[photo_index], rng, large)
         quality = int(rng.integers(JPEG_QUALITY_MIN, JPEG_QUALITY_MAX + 1))
         temporary = path.with_suffix(".jpg.tmp")
         image.save(temporary, format="JPEG", quality=quality)
         os.replace(temporary, path)  # a file under its final name is always complete
 
 
-def _derive_image(photo: Image.Image, photo_mean_luma: float, rng: np.random.Generator) -> Image.Image:
-    width, height = _draw_output_size(rng)
+def _derive_image(photo: Image.Image, photo_mean_luma: float, rng: np.random.Generator, large: bool = False) -> Image.Image:
+    width, height = _draw_output_size(rng, large)
     image = _crop_rotate_flip_resize(photo, width, height, rng)
     return _jitter_colours(image, photo_mean_luma, rng)
 
 
-def _draw_output_size(rng: np.random.Generator) -> tuple[int, int]:
+def _draw_output_size(rng: np.random.Generator, large: bool = False) -> tuple[int, int]:
     aspect = float(rng.choice(ASPECT_RATIOS, p=ASPECT_WEIGHTS)) * math.exp(rng.normal(0.0, 0.04))
     aspect = min(max(aspect, 0.5), 2.0)
     # Many OpenImages files are exactly 1024 px on the long side; the rest scatter around it.
-    if rng.random() < 0.5:
+    if large and rng.random() < LARGE_SHARE:
+        long_side = int(rng.integers(LARGE_LONG_SIDE_MIN, LARGE_LONG_SIDE_MAX + 1))
+    elif rng.random() < 0.5:
         long_side = LONG_SIDE_TYPICAL
     else:
         long_side = int(np.clip(rng.normal(LONG_SIDE_TYPICAL, 200.0), LONG_SIDE_MIN, LONG_SIDE_MAX))
@@ -382,13 +394,14 @@ def _jitter_colours(image: Image.Image, photo_mean_luma: float, rng: np.random.G
 
 def materialize_image_sample(context, settings, folder: Path) -> dict:
     """The `openimage_sample` asset's work: the image set of the settings' profile, and its metadata."""
-    from bench_assets.settings import existing_path
-
     count = settings.selected_profile().images
-    source = existing_path("openimages_source", settings.openimages_source)
-    context.log.info(f"building {count:,} images ({settings.profile} profile) from {source or 'shipped photos'}")
+    source = settings.image_source()
+    large = settings.openimages_source == LARGE_IMAGES
+    context.log.info(
+        f"building {count:,} images ({settings.profile} profile) from {source or 'shipped photos'}{', large' * large}"
+    )
     sample = build_image_sample(
-        folder, count, settings.seed, source, allowed_roots=settings.image_roots(), report=context.log.info
+        folder, count, settings.seed, source, allowed_roots=settings.image_roots(), report=context.log.info, large=large
     )
     unusable = {"missing": sample.missing_files, "empty": sample.empty_files, "unreadable": sample.unreadable_files}
     if any(unusable.values()):
@@ -417,7 +430,8 @@ OPENIMAGE_SAMPLE = DatasetSpec(
     description="""Images for the classification benchmark, and the list file (one path per line) its pipeline reads.
 
     Beam's benchmark samples 50,000 OpenImages photos. Offline, we derive a seeded set of OpenImages-like JPEGs
-    from real photos that scikit-image ships; a configured `openimages_source` is sampled instead. Its images must
+    from real photos that scikit-image ships (`openimages_source: large`: half of them at 3 to 12 megapixels); a
+    configured folder or list `openimages_source` is sampled instead. Its images must
     lie inside the image roots (the data folder, the source folder or the list file's folder). Sampled files that
     are missing, empty or unreadable are kept (each run records them as failures) and counted in the metadata.""",
     build=materialize_image_sample,

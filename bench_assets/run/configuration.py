@@ -15,6 +15,7 @@ MEMORY_FORMATS = accepted_values("memory_format")
 QUANTIZATIONS = accepted_values("quantization")
 COMPILERS = accepted_values("compile")
 BACKENDS = accepted_values("backend")
+DECODES = accepted_values("decode")
 # Where Beam's model handlers report their RunInference metrics: its PyTorch handlers, and its ONNX handler.
 PYTORCH_METRICS_NAMESPACE = "BeamML_PyTorch"
 ONNX_METRICS_NAMESPACE = "BeamML_Onnx"

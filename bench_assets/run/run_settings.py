@@ -53,6 +53,11 @@ RUN_SETTINGS = (
         "backend", ("pytorch", "onnxruntime"),
         "onnxruntime: the model exported with torch.onnx and run by ONNX Runtime through Beam's ONNX handler",
     ),
+    RunSetting(
+        "decode", ("full", "reduced"),
+        "the image benchmarks' photos: every pixel decoded (Beam's), or a JPEG decoded at the smallest DCT scale "
+        "(1/2, 1/4, 1/8; Pillow's draft mode) keeping twice the model's input a side, then resized as before",
+    ),
 )
 MODEL_SETTINGS = tuple(setting for setting in RUN_SETTINGS if setting.configures_model)
 

@@ -100,8 +100,17 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, ...
 
 
-def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Decodes an image file's bytes to RGB; refuses one of more than `max_pixels` before decoding its pixels."""
+def reduced_decode_size(decode: str, input_size: int) -> tuple[int, int] | None:
+    """The least size a photo is decoded at for the run's `decode` setting: twice the model's input on each side
+    when reduced (enough for the resize to average over), None (every pixel) when full."""
+    return (2 * input_size, 2 * input_size) if decode == "reduced" else None
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, least_size: tuple[int, int] | None = None) -> Image.Image:
+    """Decodes an image file's bytes to RGB; refuses one of more than `max_pixels` before decoding its pixels.
+
+    `least_size`: a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8: libjpeg-turbo's, through Pillow's
+    draft mode) that keeps at least this size; other formats, and JPEGs too small to scale, in full."""
     if not data:
         raise ValueError("the file is empty (0 bytes)")
     with warnings.catch_warnings():
@@ -116,13 +125,15 @@ def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image
                 f"{image.width} x {image.height} = {pixels:,} pixels, more than the limit of {max_pixels:,}: "
                 "refused as a possible decompression bomb, not decoded"
             )
+        if least_size is not None:
+            image.draft(None, least_size)
         image.load()
         return to_rgb(image)
 
 
-def read_image(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+def read_image(path: str, max_pixels: int = MAX_IMAGE_PIXELS, least_size: tuple[int, int] | None = None) -> Image.Image:
     with FileSystems().open(path, "r") as f:
-        return decode_image(f.read(), max_pixels)
+        return decode_image(f.read(), max_pixels, least_size)
 
 
 class DecodeImages(beam.DoFn):
@@ -130,6 +141,7 @@ class DecodeImages(beam.DoFn):
 
     `transform` None: the RGB image as decoded. With `allowed_roots`, a path that lies outside them fails at the
     `read` stage and is never opened.
+    `least_size`: decode JPEGs at a reduced scale that keeps this size (reduced_decode_size); None: in full.
     """
 
     FAILED = FAILED
@@ -139,10 +151,12 @@ class DecodeImages(beam.DoFn):
         transform: Callable | None,
         allowed_roots: Sequence[str | Path] | None = None,
         max_pixels: int = MAX_IMAGE_PIXELS,
+        least_size: tuple[int, int] | None = None,
     ):
         self._transform = transform
         self._roots = None if allowed_roots is None else [os.path.realpath(root) for root in allowed_roots]
         self._max_pixels = max_pixels
+        self._least_size = least_size
 
     def process(self, item: tuple[int, str]):
         _, path = item
@@ -152,7 +166,7 @@ class DecodeImages(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, READ, str(error)))
             return
         try:
-            image = read_image(real_path, self._max_pixels)
+            image = read_image(real_path, self._max_pixels, self._least_size)
             yield item, image if self._transform is None else self._transform(image)
         except Exception as error:  # any reason a file is not a usable image is the item's failure, not the run's
             yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
@@ -224,15 +238,16 @@ def read_images_predict_write(
     fields: RowFields,
     allowed_roots: Sequence[str | Path] | None = None,
     max_pixels: int = MAX_IMAGE_PIXELS,
+    least_size: tuple[int, int] | None = None,
 ) -> None:
     """Every image benchmark's pipeline: read the list, decode and `transform` each image (failures with their
     reasons), RunInference with `handler`, rows of `fields`. `allowed_roots`: directories listed images must lie
-    in (None: anywhere, for scripts and tests)."""
+    in (None: anywhere, for scripts and tests); `least_size`: reduced decoding's (DecodeImages)."""
     read_predict_write(
         pipeline,
         input_file=image_list,
         run_dir=run_dir,
-        prepare=DecodeImages(transform, allowed_roots, max_pixels),
+        prepare=DecodeImages(transform, allowed_roots, max_pixels, least_size),
         handler=handler,
         fields=fields,
         read_label="ReadImageNames",
@@ -247,9 +262,11 @@ def build_image_run(
     transform: Callable,
     inference_fn: Callable,
     fields: RowFields,
+    input_size: int = IMAGE_SIZE,
 ) -> None:
     """A run of an image benchmark: its handler (model_handler) batching as the run says; on the platform, images
-    only from the image roots (the data folder and the configured image source)."""
+    only from the image roots (the data folder and the configured image source); decoded as the run's `decode`
+    setting says for a model fed `input_size` pixels a side."""
     read_images_predict_write(
         pipeline,
         image_list=run.input_file,
@@ -266,5 +283,6 @@ def build_image_run(
         ),
         fields=fields,
         allowed_roots=None if run.settings is None else run.settings.image_roots(),
+        least_size=reduced_decode_size(run.model.configuration.decode, input_size),
     )
 

@@ -6,7 +6,7 @@ from bench_assets.datasets.images import OPENIMAGE_SAMPLE
 from bench_assets.benchmarks.imagenet_rightfit.models import IMAGENET_RIGHTFIT, RIGHTFIT_MODELS
 from bench_assets.vision.image_pipeline import forward_example_images
 from bench_assets.benchmarks.imagenet_rightfit.pipeline import RightfitRunConfig, build_run
-from bench_assets.run.configuration import BACKENDS, COMPILERS, MEMORY_FORMATS, PRECISIONS
+from bench_assets.run.configuration import BACKENDS, COMPILERS, DECODES, MEMORY_FORMATS, PRECISIONS
 from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
@@ -23,5 +23,8 @@ BENCHMARK = BenchmarkSpec(
     run_config=RightfitRunConfig,
     check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
     # Items are single tensors: the model exports to ONNX as it is (backend onnxruntime).
-    configurations={"precision": PRECISIONS, "memory_format": MEMORY_FORMATS, "compile": COMPILERS, "backend": BACKENDS},
+    configurations={
+        "precision": PRECISIONS, "memory_format": MEMORY_FORMATS, "compile": COMPILERS, "backend": BACKENDS,
+        "decode": DECODES,
+    },
 )

@@ -4,7 +4,7 @@ sample, 800 x 800 letterboxed images in fixed batches of 8, COCO detections scor
 from bench_assets.datasets.images import OPENIMAGE_SAMPLE
 from bench_assets.benchmarks.object_detection.models import DETECTION_MODELS, OBJECT_DETECTION
 from bench_assets.benchmarks.object_detection.pipeline import ObjectDetectionRunConfig, build_run
-from bench_assets.run.configuration import MEMORY_FORMATS
+from bench_assets.run.configuration import DECODES, MEMORY_FORMATS
 from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
@@ -27,5 +27,5 @@ BENCHMARK = BenchmarkSpec(
     items_limit=ITEMS_LIMIT,
     check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
     # Boxes and the 0.5 score threshold are kept in fp32: low-precision detection heads shift both.
-    configurations={"precision": ("fp32",), "memory_format": MEMORY_FORMATS},
+    configurations={"precision": ("fp32",), "memory_format": MEMORY_FORMATS, "decode": DECODES},
 )

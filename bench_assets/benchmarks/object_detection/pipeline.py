@@ -110,4 +110,5 @@ def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
     # No example forward: a detector's work depends on the image, and detection offers no compilation.
     build_image_run(
         pipeline, run, transform=detection_transform(), inference_fn=detect_objects, fields=TopDetection(),
+        input_size=IMAGE_SIZE,
     )
