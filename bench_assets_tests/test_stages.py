@@ -83,7 +83,6 @@ def test_a_run_records_every_stage_and_names_its_bound(runner_config, bench_reso
     assert check.check_name == "nothing_lost" and check.passed
     assert {stage for (stage,) in query("SELECT DISTINCT stage FROM stages")} == set(STAGES) - {"inference"}
 
-    build_marts(bench_resources["duckdb"].database, "run_summary")
     columns = [f"{stage}_busy_seconds" for stage in STAGES]
     ((*busy, bound_stage, bound_share, bound),) = query(
         f"SELECT {', '.join(columns)}, bound_stage, bound_share, bound FROM run_summary"
@@ -93,3 +92,5 @@ def test_a_run_records_every_stage_and_names_its_bound(runner_config, bench_reso
     assert bound_stage == max(by_stage, key=by_stage.get)
     assert bound_share == pytest.approx(by_stage[bound_stage] / sum(busy))
     assert bound == f"{bound_stage}-bound: {round(100 * bound_share)}% of busy time"
+    metadata = result.asset_materializations_for_node("image_classification_run")[0].metadata
+    assert metadata["bound"].value == bound and metadata[f"{bound_stage}_busy_seconds"].value > 0

@@ -25,7 +25,8 @@ from bench_assets.run.weights import file_sha256, verified_weights
 
 # The run_summary figures a run's asset page shows beside the headline metrics (the seed headline_metrics).
 RUN_FIGURES = ("wall_seconds", "estimated_cost_usd", "cost_per_1000_inferences_usd", "achieved_flops_per_second",
-               "utilization", "theoretical_utilization")
+               "utilization", "theoretical_utilization", "read_busy_seconds", "preprocess_busy_seconds",
+               "inference_busy_seconds", "write_busy_seconds", "bound")
 NOTHING_LOST = "nothing_lost"
 # The run's own copy of its input, in its run directory: what the pipeline reads and the run counts.
 INPUT_SNAPSHOT = "input.txt"
