@@ -170,12 +170,15 @@ def test_values_with_sql_in_them_are_stored_as_values(tmp_path):
         results.start_run(conn, record)
         counts = results.finish_run(conn, HOSTILE, run_dir, [{"namespace": HOSTILE, "metric": HOSTILE, "value": 1.0, "unit": HOSTILE}])
         results.fail_run(conn, HOSTILE, HOSTILE)
-        assert counts == {"predictions": 1, "failures": 1, "batches": 1, "embeddings": 0, "lines_accounted": 2}
+        assert counts == {"predictions": 1, "failures": 1, "batches": 1, "stages": 0, "embeddings": 0, "lines_accounted": 2}
         assert conn.execute("SELECT run_id, model, profile, error FROM runs").fetchall() == [(HOSTILE,) * 4]
         assert conn.execute("SELECT item_id, predicted_label FROM predictions").fetchall() == [(HOSTILE, HOSTILE)]
         assert conn.execute("SELECT metric FROM metrics").fetchall() == [(HOSTILE,)]
         tables = {name for name, in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        assert tables == {"runs", "predictions", "failures", "batches", "embeddings", "metrics", "sweeps", "sweep_batches", "run_settings"}
+        assert tables == {
+            "runs", "predictions", "failures", "batches", "stages", "embeddings", "metrics", "sweeps", "sweep_batches",
+            "run_settings",
+        }
     for name in ("runs", "predictions_line", "Runs", "runs; DROP TABLE runs", "runs --", '"runs"'):
         if name in ("runs", "predictions_line"):
             assert schema.checked_name(name) == name

@@ -23,6 +23,7 @@ MERGED_TABLES = {
     "failures": ("runs", "run_id"),
     "batches": ("runs", "run_id"),
     "embeddings": ("runs", "run_id"),
+    "stages": ("runs", "run_id"),
     "metrics": ("runs", "run_id"),
     "sweeps": ("sweeps", "sweep_id"),
     "sweep_batches": ("sweeps", "sweep_id"),
