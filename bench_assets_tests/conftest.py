@@ -3,6 +3,10 @@
 import os
 import shutil
 import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -77,3 +81,44 @@ def materialize(assets, resources, partition_key=None, run_config=None, raise_on
     return dg.materialize(
         assets, resources=resources, partition_key=partition_key, run_config=run_config, raise_on_error=raise_on_error
     )
+
+
+# One model of each of the six Beam benchmarks, at smoke size (detection: its items limit). `make bench` over them runs once per
+# session (smoke_bench); the tests of what it prints, stores and reports read that one run.
+SMOKE_BENCH_MODELS = {
+    "image_classification": "efficientnet_lite0",
+    "language_modeling": "all-minilm-l6-v2",
+    "sentiment": "distilbert-base-uncased-finetuned-sst-2-english",
+    "object_detection": "retinanet_resnet50_fpn",
+    "imagenet_rightfit": "efficientnet_b0",
+    "table_rows": "linear_regression",
+}
+
+
+@dataclass(frozen=True)
+class SmokeBench:
+    """`make bench --profile smoke` over SMOKE_BENCH_MODELS, finished: its output and its data folder."""
+
+    completed: subprocess.CompletedProcess
+    data_dir: Path
+
+    @property
+    def lines(self) -> list[str]:
+        return (self.completed.stderr + self.completed.stdout).splitlines()
+
+    def query(self, sql: str) -> list[tuple]:
+        with duckdb.connect(str(self.data_dir / "benchmarks.duckdb"), read_only=True) as conn:
+            return conn.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="session")
+def smoke_bench(tmp_path_factory) -> SmokeBench:
+    data_dir = tmp_path_factory.mktemp("smoke_bench")
+    dagster_home = data_dir / "dagster_home"  # new: the bench gives it the project's dagster.yaml
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench_assets.cli.bench", "--profile", "smoke", "--models", *SMOKE_BENCH_MODELS.values()],
+        env={**os.environ, "BENCH_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(dagster_home)},
+        capture_output=True, text=True, timeout=1800,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return SmokeBench(completed, data_dir)

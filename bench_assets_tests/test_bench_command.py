@@ -1,35 +1,39 @@
-"""`make bench` end to end on the smoke profile: datasets, one partition, marts, report and the table."""
+"""`make bench` end to end on the smoke profile: datasets, one partition of each benchmark, marts, report and the
+table."""
 
-import os
 import socket
-import subprocess
 import sys
 
-import duckdb
 import pytest
+
+from bench_assets_tests.conftest import SMOKE_BENCH_MODELS
 
 
 @pytest.mark.slow
-def test_bench_runs_a_partition_builds_the_marts_and_prints_the_table(tmp_path):
-    env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench_assets.cli.bench", "--profile", "smoke", "--models", "efficientnet_lite0"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = completed.stdout.splitlines()
+def test_bench_runs_each_benchmarks_partition_builds_the_marts_and_prints_the_table(smoke_bench):
+    lines = smoke_bench.completed.stdout.splitlines()
     table = lines[max(i for i, line in enumerate(lines) if line.startswith("model ")):]
     assert table[0].split()[:5] == ["model", "configuration", "items", "failed", "top1_%"]
     assert "items/s" in table[0] and "p99_ms" in table[0]
-    assert table[1].split()[:4] == ["efficientnet_lite0", "fp32", "23", "0"]
+    items = {model: 6 if benchmark == "object_detection" else 23 for benchmark, model in SMOKE_BENCH_MODELS.items()}
+    rows = {line.split()[0]: line.split() for line in table[1:1 + len(SMOKE_BENCH_MODELS)]}
+    assert set(rows) == set(items)
+    assert rows["efficientnet_lite0"][:4] == ["efficientnet_lite0", "fp32", "23", "0"]
 
-    with duckdb.connect(str(tmp_path / "benchmarks.duckdb"), read_only=True) as conn:
-        assert conn.execute("SELECT count(*) FROM runs WHERE status = 'finished'").fetchone() == (1,)
-        assert conn.execute("SELECT count(*) FROM run_summary").fetchone() == (1,)
-        assert conn.execute("SELECT model FROM latest_runs").fetchall() == [("efficientnet_lite0",)]
-    assert (tmp_path / "reports" / "benchmarks.html").stat().st_size > 0
-    # The run shows up in the Dagster instance, as if launched from the UI.
-    assert any((tmp_path / "dagster_home").rglob("*.db"))
+    assert smoke_bench.query("SELECT count(*) FROM runs WHERE status = 'finished'") == [(len(SMOKE_BENCH_MODELS),)]
+    summary = smoke_bench.query(
+        "SELECT benchmark, model, dataset_size, predictions + failures, is_complete, inference_items_per_second > 0, "
+        "cost_per_1000_inferences_usd > 0 FROM run_summary ORDER BY benchmark"
+    )
+    assert summary == [
+        (benchmark, model, items[model], items[model], True, True, True)
+        for benchmark, model in sorted(SMOKE_BENCH_MODELS.items())
+    ]
+    assert sorted(smoke_bench.query("SELECT benchmark, model FROM latest_runs")) == sorted(SMOKE_BENCH_MODELS.items())
+    report = (smoke_bench.data_dir / "reports" / "benchmarks.html").read_text()
+    assert all(f'id="{model}"' in report for model in SMOKE_BENCH_MODELS.values())
+    # The runs show up in the Dagster instance, as if launched from the UI.
+    assert any((smoke_bench.data_dir / "dagster_home").rglob("*.db"))
 
 
 def test_bench_releases_the_pool_slots_of_runs_whose_process_died():
@@ -58,35 +62,3 @@ def test_bench_releases_the_pool_slots_of_runs_whose_process_died():
         assert instance.get_run_by_id("alive").status == DagsterRunStatus.STARTED
         assert storage.get_concurrency_run_ids() == {"alive"}
 
-
-@pytest.mark.slow
-def test_bench_runs_beams_other_benchmarks_into_the_marts_and_the_report(tmp_path):
-    """One model of each benchmark added after the first two, at smoke size (detection: its items limit)."""
-    models = {
-        "sentiment": "distilbert-base-uncased-finetuned-sst-2-english",
-        "object_detection": "retinanet_resnet50_fpn",
-        "imagenet_rightfit": "efficientnet_b0",
-        "table_rows": "linear_regression",
-    }
-    env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench_assets.cli.bench", "--profile", "smoke", "--models", *models.values()],
-        env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    for benchmark, model in models.items():
-        assert any(line.split()[:1] == [model] for line in completed.stdout.splitlines()), model
-
-    with duckdb.connect(str(tmp_path / "benchmarks.duckdb"), read_only=True) as conn:
-        summary = conn.execute(
-            "SELECT benchmark, model, dataset_size, predictions + failures, is_complete, inference_items_per_second > 0, "
-            "cost_per_1000_inferences_usd > 0 FROM run_summary ORDER BY benchmark"
-        ).fetchall()
-    assert summary == [
-        ("imagenet_rightfit", "efficientnet_b0", 23, 23, True, True, True),
-        ("object_detection", "retinanet_resnet50_fpn", 6, 6, True, True, True),
-        ("sentiment", "distilbert-base-uncased-finetuned-sst-2-english", 23, 23, True, True, True),
-        ("table_rows", "linear_regression", 23, 23, True, True, True),
-    ]
-    report = (tmp_path / "reports" / "benchmarks.html").read_text()
-    assert all(f'id="{model}"' in report for model in models.values())
