@@ -20,13 +20,15 @@ from bench_assets.benchmarks.image_classification.models import IMAGE_CLASSIFICA
 from bench_assets.vision.imagenet import build_torchvision_model
 from bench_assets.spec import ModelSpec
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
+from bench_assets.pipeline.dask_runner import MAX_PARTITION_SIZE
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
 from bench_assets_tests.conftest import materialize
 from bench_assets_tests.test_language_modeling import TINY_BERT, run_config
 
-ITEMS = 1_003
+# Three of Create's partitions on Dask, the last one short, in batches of 10 to 100 that do not divide it.
+ITEMS = 2 * MAX_PARTITION_SIZE + 45
 SMALL_IMAGE_MODEL = ModelSpec(
     "mobilenet_v3_small", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "mobilenet_v3_small"}
 )
