@@ -4,6 +4,7 @@ with its blocking `nothing_lost` check, the job `make bench` and the UI launch, 
 import json
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -19,7 +20,9 @@ from bench_assets.machine.peak import forward_flops
 from bench_assets.settings import BenchmarkSettings
 from bench_assets.run.lifecycle import NOTHING_LOST, dataset_file, execute_benchmark_run
 from bench_assets.spec import BenchmarkSpec
-from bench_assets.run.weights import prepare_weights, verified_weights, weights_info_path
+from bench_assets.run.weights import (
+    prepare_weights, reusable_weights, verified_weights, weights_info_path, weights_inputs,
+)
 
 # Runs that share a machine time each other: all benchmark runs take this pool, one at a time (dagster.yaml).
 BENCHMARK_POOL = "benchmark"
@@ -42,18 +45,27 @@ def weights_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinit
         spec = benchmark.models[context.partition_key]
         prepare = benchmark.prepare_weights or prepare_weights
         configured = settings.configured_weights(spec.name) or spec.weights_file
-        prepared = prepare(spec, settings.weights_path(spec.name), configured, settings.seed)
-        info = {"path": str(prepared.path), "source": prepared.source, "sha256": prepared.sha256}
-        if benchmark.example_forward is not None:
-            info["flops_per_item"] = forward_flops(spec.build(), benchmark.example_forward)
-        weights_info_path(settings, spec.name).write_text(json.dumps(info))
-        context.log.info(f"{spec.name}: {prepared.source} weights at {prepared.path}")
+        inputs = weights_inputs(spec, configured, settings.seed)
+        # Prepared from the same inputs before: the same file and FLOP count, so a repeated run starts at once.
+        info = reusable_weights(settings, spec.name, inputs)
+        reused = info is not None
+        if not reused:
+            prepared = prepare(spec, settings.weights_path(spec.name), configured, settings.seed)
+            info = {"path": str(prepared.path), "source": prepared.source, "sha256": prepared.sha256, "inputs": inputs}
+            if benchmark.example_forward is not None:
+                info["flops_per_item"] = forward_flops(spec.build(), benchmark.example_forward)
+            weights_info_path(settings, spec.name).write_text(json.dumps(info))
+        path = Path(info["path"])
+        context.log.info(
+            f"{spec.name}: {info['source']} weights at {path}" + (", prepared before from the same inputs" if reused else "")
+        )
         return dg.MaterializeResult(
             metadata=readable_metadata({
-                "source": prepared.source,
-                "sha256": prepared.sha256,
-                "bytes": prepared.path.stat().st_size,
-                "path": dg.MetadataValue.path(str(prepared.path)),
+                "source": info["source"],
+                "sha256": info["sha256"],
+                "bytes": path.stat().st_size,
+                "path": dg.MetadataValue.path(str(path)),
+                "reused": reused,
                 **({"gflops_per_item": info["flops_per_item"] / 1e9} if "flops_per_item" in info else {}),
                 **({"note": spec.note} if spec.note else {}),
             })

@@ -95,6 +95,40 @@ def prepare_weights(spec: ModelSpec, out_path: Path, configured: Path | None, se
     return PreparedWeights(out_path, source, file_sha256(out_path))
 
 
+def weights_inputs(spec: ModelSpec, configured: Path | None, seed: int) -> dict:
+    """What a model's prepared weights (and their FLOP count) are made from: the model, the seed, the configured
+    file's content, the libraries that build the architecture or ship the weights, and the project's commit."""
+    from bench_assets.machine.fingerprint import PACKAGES, project_commit
+
+    return {
+        "model": spec.name,
+        "seed": seed,
+        "configured": str(configured) if configured is not None else None,
+        "configured_sha256": file_sha256(configured) if configured is not None and configured.is_file() else None,
+        "packages": {name: package_version(name) for name in PACKAGES},
+        "commit": project_commit(),
+    }
+
+
+def package_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def reusable_weights(settings: BenchmarkSettings, model: str, inputs: dict) -> dict | None:
+    """The weights record of a model prepared before from the same inputs, whose file is still the one written
+    then (its sha256); None where the weights must be prepared (again)."""
+    try:
+        info = verified_weights(settings, model)
+    except (OSError, ValueError):
+        return None
+    return info if info.get("inputs") == inputs else None
+
+
 def weights_info_path(settings: BenchmarkSettings, model: str) -> Path:
     return settings.weights_path(model).with_suffix(".json")
 
