@@ -1,5 +1,13 @@
 """The loop a person repeats while trying a setting: what a repeated invocation does not do again."""
 
+import io
+import os
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
 from bench_assets.defs import benchmarks as benchmark_defs
 from bench_assets.settings import BenchmarkSettings
 from bench_assets_tests.assets import image_model_weights
@@ -39,3 +47,43 @@ def test_weights_prepared_from_the_same_inputs_are_not_prepared_again(tmp_path, 
     settings.weights_path(MODEL).write_bytes(b"changed")
     assert weights_metadata(BenchmarkSettings(profile="smoke", data_dir=str(tmp_path), seed=settings.seed + 1))["reused"] is False
     assert len(prepared) == 3
+
+
+def test_the_first_job_runs_in_the_worker_started_ahead_and_an_unused_worker_is_ended(tmp_path, monkeypatch):
+    from bench_assets.cli.bench import PROCESS_TAG, Console, Worker, run_job
+
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
+    ahead = Worker()
+    run_id, succeeded = run_job("smoke", "datasets_job", "", "datasets", Console(io.StringIO()), assets=["table_rows"],
+                                worker=ahead)
+    assert succeeded and ahead.process.returncode == 0
+    run = dg.DagsterInstance.get().get_run_by_id(run_id)
+    assert run.tags[PROCESS_TAG].split(":")[1] == str(ahead.process.pid)
+
+    unused = Worker()
+    unused.close()
+    assert unused.process.returncode is not None
+
+
+@pytest.mark.slow
+def test_no_warehouse_prints_the_table_from_the_run_summary_view_without_a_warehouse_run(tmp_path):
+    env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench_assets.cli.bench", "--profile", "smoke", "--models", "linear_regression",
+         "--no-warehouse"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    lines = completed.stdout.splitlines()
+    table_start = next(i for i, line in enumerate(lines) if line.startswith("model "))
+    assert lines[table_start + 1].split()[:4] == ["linear_regression", "fp32", "23", "0"]
+    assert "metrics (dbt marts, change points, report): not rebuilt (--no-warehouse); the table below reads the " \
+           "run_summary view" in lines
+    assert any(line.startswith("not rebuilt (--no-warehouse): the marts") for line in lines)
+    assert lines[-1].endswith("benchmarks.html (as last built)")
+    assert not any(line.startswith("fastest so far") for line in lines)  # best_configuration was not rebuilt
+    assert not (tmp_path / "reports" / "benchmarks.html").exists()
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        assert {run.job_name for run in instance.get_runs()} == {"datasets_job", "table_rows_job"}

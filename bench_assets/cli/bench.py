@@ -4,12 +4,15 @@ Runs go into the Dagster instance under DAGSTER_HOME (by default `data/dagster_h
 UI's run history and asset plots just like runs launched from the UI.
 
     python -m bench_assets.cli.bench [--profile quick|full] [--models resnet50 ...] [--config precision=bf16 ...]
+                                     [--no-warehouse]
 
-Each run executes in a process of its own (`--execute`), whose output is captured. The bench follows the run
-through its structured events in the Dagster instance (warnings, materializations with their metadata, asset
-check results) and its progress files: what is printed is one line when a run starts, its progress (redrawn in
-place on a terminal, a line every 15 s otherwise), one result line, and, for a run that fails, the end of its
-output (all of it for the metrics job, which runs dbt).
+Each run executes in a process of its own (a worker, see Worker), whose output is captured; the first worker
+starts with the bench, so that its imports overlap the bench's own. The bench follows the run through its
+structured events in the Dagster instance (warnings, materializations with their metadata, asset check results)
+and its progress files: what is printed is one line when a run starts, its progress (redrawn in place on a
+terminal, a line every 15 s otherwise), one result line, and, for a run that fails, the end of its output (all of
+it for the metrics job, which runs dbt). `--no-warehouse` leaves the marts, change points, checks and report as
+they were, for the loop of trying a setting: the table reads the run_summary view.
 """
 
 import argparse
@@ -160,7 +163,9 @@ def fitted_table(columns: list[str], rows: list[list[str]], width: int) -> list[
     return ["  ".join(v.ljust(w) for v, w in zip(line[:shown], widths)).rstrip() for line in [columns, *rows]]
 
 
-def print_summary(dagster_run_ids: list[str]) -> None:
+def print_summary(dagster_run_ids: list[str], marts_rebuilt: bool = True) -> None:
+    """The table from the run_summary view; the fastest configurations (a mart table) only once the marts were
+    rebuilt with these runs."""
     def settings_of(relation: str) -> str:
         return ", ".join(f"{relation}.{name}" for name in CONFIGURATION_SETTINGS)
 
@@ -168,7 +173,10 @@ def print_summary(dagster_run_ids: list[str]) -> None:
         table = conn.execute(SUMMARY_SQL.format(configuration_settings=settings_of("s")), [dagster_run_ids])
         columns = [d[0] for d in table.description][: -len(CONFIGURATION_SETTINGS)] + ["configuration"]
         rows = [dict(zip(columns, with_configuration_label(row))) for row in table.fetchall()]
-        best_rows = conn.execute(BEST_SQL.format(configuration_settings=settings_of("b")), [dagster_run_ids]).fetchall()
+        best_rows = (
+            conn.execute(BEST_SQL.format(configuration_settings=settings_of("b")), [dagster_run_ids]).fetchall()
+            if marts_rebuilt else []
+        )
         best = [with_configuration_label(row) for row in best_rows]
         stages = conn.execute(STAGES_SQL, [dagster_run_ids]).fetchall()
         (warmup_seconds,) = conn.execute(WARMUP_SQL).fetchone()
@@ -194,7 +202,11 @@ def print_summary(dagster_run_ids: list[str]) -> None:
             print(f"{model}: {MODELS[model].note}")
     from bench_assets.defs.report import REPORT_PATH
 
-    print(f"\nresults: {default_duckdb_path()}\nreport: {Path(default_data_dir()) / REPORT_PATH}")
+    report = Path(default_data_dir()) / REPORT_PATH
+    if not marts_rebuilt:
+        print("\nnot rebuilt (--no-warehouse): the marts, change points, checks, the fastest configuration so far and "
+              "the report; a make bench without --no-warehouse rebuilds them over every run so far")
+    print(f"\nresults: {default_duckdb_path()}\nreport: {report}" + ("" if marts_rebuilt else " (as last built)"))
 
 
 def process_tags() -> dict[str, str]:
@@ -372,34 +384,77 @@ class RunFollower:
         return ""
 
 
+class Worker:
+    """A Python process of its own that imports the code location, then runs the one job the bench sends it.
+
+    It starts before the bench knows which job it will run, so that its imports (torch, Beam, the definitions:
+    seconds) overlap the bench's own. A fresh process per job, as the UI launches runs: a run's peak memory (its
+    process's resident memory, sampled) is then its own and comparable with runs launched from the UI.
+    """
+
+    def __init__(self):
+        self.output = tempfile.TemporaryFile("w+", errors="replace")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench_assets.cli.bench", "--worker"],
+            stdin=subprocess.PIPE, stdout=self.output, stderr=subprocess.STDOUT, text=True,
+        )
+
+    def send(self, job: dict) -> None:
+        try:
+            self.process.stdin.write(json.dumps(job) + "\n")
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass  # the worker ended before reading it: its exit code and output say why
+
+    def lines(self) -> list[str]:
+        self.output.seek(0)
+        return self.output.read().splitlines()
+
+    def close(self) -> None:
+        """Ends a worker that was sent no job (the bench stopped early), and lets go of its output."""
+        if self.process.poll() is None and not self.process.stdin.closed:
+            self.process.kill()
+        self.process.wait()
+        self.output.close()
+
+
+def work() -> int:
+    """The worker's side: imports the code location, then runs the job read from stdin (none: the bench ended)."""
+    import bench_assets.definitions  # noqa: F401  while the bench decides what to run
+
+    request = sys.stdin.readline()
+    if not request:
+        return 0
+    return execute(**json.loads(request))
+
+
 def run_job(profile: str, job_name: str, partition: str, label: str, console: Console,
             whole_output_on_failure: bool = False, ops: dict | None = None,
-            assets: list[str] | None = None) -> tuple[str, bool]:
-    """Runs one job in a process of its own, as the UI launches them (a run's peak memory is then its own), and
-    follows it through its events."""
+            assets: list[str] | None = None, worker: Worker | None = None) -> tuple[str, bool]:
+    """Runs one job in a worker (a process of its own; `worker` when one was started ahead), and follows it
+    through its events."""
     import dagster as dg
 
     run_id = str(uuid.uuid4())
-    command = [sys.executable, "-m", "bench_assets.cli.bench", "--profile", profile, "--execute", job_name, partition, run_id]
-    if ops:
-        command += ["--ops-config", json.dumps(ops)]
-    if assets:
-        command += ["--assets", *assets]
+    worker = worker or Worker()
     console.line(f"{label}: started ({profile} profile)")
     started = time.monotonic()
     follower = RunFollower(dg.DagsterInstance.get(), run_id, label, console)
-    with tempfile.TemporaryFile("w+", errors="replace") as output:
-        with subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT) as child:
-            while child.poll() is None:
-                time.sleep(POLL_S)
-                follower.poll()
+    try:
+        worker.send({"job_name": job_name, "partition": partition or None, "profile": profile, "run_id": run_id,
+                     "ops": ops, "assets": assets})
+        while worker.process.poll() is None:
+            time.sleep(POLL_S)
+            follower.poll()
         follower.poll()  # what landed between the last read and the end
-        output.seek(0)
-        lines = output.read().splitlines()
+        lines = worker.lines()
+    finally:
+        worker.close()
+    returncode = worker.process.returncode
     elapsed = f"{time.monotonic() - started:,.0f} s"
-    if child.returncode != 0:
+    if returncode != 0:
         shown = lines if whole_output_on_failure else lines[-FAILED_RUN_TAIL_LINES:]
-        console.line(f"{label}: FAILED after {elapsed} (exit code {child.returncode}); its output"
+        console.line(f"{label}: FAILED after {elapsed} (exit code {returncode}); its output"
                      + ("" if len(shown) == len(lines) else f", last {len(shown)} lines") + ":")
         console.line("\n".join(shown))
         return run_id, False
@@ -421,9 +476,12 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, default=1,
         help="runs of each model, one after another: their spread is what compare and the report judge a change by",
     )
-    parser.add_argument("--execute", nargs=3, metavar=("JOB", "PARTITION", "RUN_ID"), help=argparse.SUPPRESS)
-    parser.add_argument("--ops-config", type=json.loads, help=argparse.SUPPRESS)
-    parser.add_argument("--assets", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-warehouse", action="store_true",
+        help="skip the warehouse job (dbt marts, change points, checks, report) while trying a setting: the table "
+        "comes from the run_summary view, which reads the runs' rows as they land",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -433,10 +491,16 @@ def main(argv: list[str] | None = None) -> int:
     if not instance_settings.exists():
         instance_settings.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SHIPPED_INSTANCE_SETTINGS, instance_settings)
-    if args.execute:
-        job_name, partition, run_id = args.execute
-        return execute(job_name, partition or None, args.profile, run_id, args.ops_config, args.assets)
+    if args.worker:
+        return work()
+    first_worker = Worker()  # importing while this process does
+    try:
+        return bench(parser, args, first_worker)
+    finally:
+        first_worker.close()
 
+
+def bench(parser: argparse.ArgumentParser, args: argparse.Namespace, first_worker: Worker) -> int:
     import dagster as dg
 
     from bench_assets.benchmarks import BENCHMARKS
@@ -457,11 +521,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
 
     console = Console()
+    workers = iter([first_worker])
     datasets = {known[model].dataset.name: known[model].dataset for model in models}
     stale = datasets_to_build(list(datasets.values()), args.profile)
     if not stale:
         console.line(f"datasets: already written for the {args.profile} profile and its seed")
-    elif not run_job(args.profile, datasets_job.name, "", f"datasets ({', '.join(stale)})", console, assets=stale)[1]:
+    elif not run_job(args.profile, datasets_job.name, "", f"datasets ({', '.join(stale)})", console, assets=stale,
+                     worker=next(workers, None))[1]:
         return 1
     dagster_run_ids, failed = [], []
     for model in models:
@@ -469,14 +535,17 @@ def main(argv: list[str] | None = None) -> int:
         ops = {benchmark.run_asset_name: {"config": overrides}} if overrides else None
         for repeat in range(1, args.repeats + 1):
             label = f"{benchmark.name} {model}" + (f" (run {repeat} of {args.repeats})" if args.repeats > 1 else "")
-            run_id, succeeded = run_job(args.profile, benchmark.job_name, model, label, console, ops=ops)
+            run_id, succeeded = run_job(args.profile, benchmark.job_name, model, label, console, ops=ops,
+                                        worker=next(workers, None))
             dagster_run_ids.append(run_id)
             if not succeeded:
                 failed.append(model)
     metrics_label = "metrics (dbt marts, change points, report)"
-    if not run_job(args.profile, warehouse_job.name, "", metrics_label, console, whole_output_on_failure=True)[1]:
+    if args.no_warehouse:
+        console.line(f"{metrics_label}: not rebuilt (--no-warehouse); the table below reads the run_summary view")
+    elif not run_job(args.profile, warehouse_job.name, "", metrics_label, console, whole_output_on_failure=True)[1]:
         failed.append("metrics")
-    print_summary(dagster_run_ids)
+    print_summary(dagster_run_ids, marts_rebuilt=not args.no_warehouse)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1
