@@ -4,7 +4,6 @@ with its blocking `nothing_lost` check, the job `make bench` and the UI launch, 
 import json
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -55,7 +54,7 @@ def weights_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinit
             if benchmark.example_forward is not None:
                 info["flops_per_item"] = forward_flops(spec.build(), benchmark.example_forward)
             weights_info_path(settings, spec.name).write_text(json.dumps(info))
-        path = Path(info["path"])
+        path = settings.weights_path(spec.name)
         context.log.info(
             f"{spec.name}: {info['source']} weights at {path}" + (", prepared before from the same inputs" if reused else "")
         )
