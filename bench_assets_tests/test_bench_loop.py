@@ -68,22 +68,28 @@ def test_the_first_job_runs_in_the_worker_started_ahead_and_an_unused_worker_is_
 
 
 @pytest.mark.slow
-def test_no_warehouse_prints_the_table_from_the_run_summary_view_without_a_warehouse_run(tmp_path):
+def test_a_repeated_invocation_with_no_warehouse_reuses_datasets_and_weights_and_reads_the_view(tmp_path):
+    """The loop of trying a setting, twice, on the cheapest model: the second run prepares nothing again."""
     env = {**os.environ, "BENCH_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench_assets.cli.bench", "--profile", "smoke", "--models", "linear_regression",
-         "--no-warehouse"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    command = [sys.executable, "-m", "bench_assets.cli.bench", "--profile", "smoke", "--models", "linear_regression",
+               "--no-warehouse"]
+    for invocation in ("first", "second"):
+        completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert completed.returncode == 0, invocation + completed.stdout[-3000:] + completed.stderr[-3000:]
     lines = completed.stdout.splitlines()
+    assert "datasets: already written for the smoke profile and its seed" in lines
     table_start = next(i for i, line in enumerate(lines) if line.startswith("model "))
     assert lines[table_start + 1].split()[:4] == ["linear_regression", "fp32", "23", "0"]
     assert "metrics (dbt marts, change points, report): not rebuilt (--no-warehouse); the table below reads the " \
            "run_summary view" in lines
     assert any(line.startswith("not rebuilt (--no-warehouse): the marts") for line in lines)
+    assert not any(line.startswith("fastest so far") for line in lines)  # best_configuration was not built
     assert lines[-1].endswith("benchmarks.html (as last built)")
-    assert not any(line.startswith("fastest so far") for line in lines)  # best_configuration was not rebuilt
     assert not (tmp_path / "reports" / "benchmarks.html").exists()
+
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
-        assert {run.job_name for run in instance.get_runs()} == {"datasets_job", "table_rows_job"}
+        runs = instance.get_runs()  # newest first
+        weights = instance.fetch_materializations(dg.AssetKey("table_rows_model_weights"), limit=10).records
+    assert [run.job_name for run in runs] == ["table_rows_job", "table_rows_job", "datasets_job"]
+    reused = {record.run_id: record.asset_materialization.metadata["reused"].value for record in weights}
+    assert reused == {runs[1].run_id: False, runs[0].run_id: True}
