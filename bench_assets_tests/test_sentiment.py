@@ -67,7 +67,7 @@ def test_sentiment_partition_classifies_every_sentence(bench_resources, query, n
     assert (benchmark, status) == ("sentiment", "finished")
     assert json.loads(batching) == {
         "min_batch_size": 1, "max_batch_size": 10_000, "device": "CPU", "precision": "fp32", "memory_format": "contiguous",
-        "quantization": "none", "compile": "none", "backend": "pytorch", "beam_default": True,
+        "quantization": "none", "compile": "none", "backend": "pytorch", "decode": "full", "beam_default": True,
     }
     rows = query(
         "SELECT item_id, predicted_index, predicted_label, score, expected_label FROM predictions WHERE run_id = ?",
