@@ -10,7 +10,7 @@ from bench_assets.benchmarks.table_rows import BENCHMARK
 from bench_assets.defs.benchmarks import BenchmarkDefinitions
 from bench_assets.defs.datasets import dataset_asset
 from bench_assets.defs.metadata import readable
-from bench_assets.store.marts import LIVE_MARTS, headline_metrics
+from bench_assets.store.marts import LIVE_MARTS, definitions_digest, ensure_live_marts, headline_metrics
 from bench_assets_tests.conftest import materialize
 
 
@@ -44,3 +44,17 @@ def test_a_run_on_a_new_file_shows_run_summarys_figures(bench_resources, query, 
         assert metadata[name].value == pytest.approx(summary[name], rel=1e-3)
     assert metadata["predictions"].value == summary["predictions"] == 23
     assert metadata["wall_seconds"].value != summary["wall_seconds"]  # the mart keeps full precision
+
+
+def test_live_marts_made_from_older_definitions_are_made_again(bench_resources):
+    # The fixture's file has the live marts from the current definitions: nothing to do.
+    assert ensure_live_marts(bench_resources["duckdb"]) == []
+    # A view from an older dbt project (a column the run's metadata now reads is missing) is replaced.
+    with bench_resources["duckdb"].get_connection() as conn:
+        conn.execute("CREATE OR REPLACE VIEW run_summary AS SELECT run_id FROM runs")
+    assert ensure_live_marts(bench_resources["duckdb"]) == ["run_summary"]
+    with bench_resources["duckdb"].get_connection() as conn:
+        columns = {d[0] for d in conn.execute("SELECT * FROM run_summary").description}
+        comments = dict(conn.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
+    assert {"read_busy_seconds", "end_to_end_items_per_second"} <= columns
+    assert {comments[name] for name in LIVE_MARTS} == {definitions_digest()}

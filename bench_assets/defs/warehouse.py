@@ -17,6 +17,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from dagster_duckdb import DuckDBResource
 
 from bench_assets.store import schema
+from bench_assets.store import marts
 from bench_assets.store.marts import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from bench_assets.benchmarks import BENCHMARKS
 
@@ -78,7 +79,7 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     create_raw_tables(duckdb)
     # dbt writes the file the DuckDB resource names, whatever profiles.yml's default.
     duckdb_path = str(Path(duckdb.database).expanduser().resolve())
-    yield from dbt.cli(["build", "--vars", json.dumps({"duckdb_path": duckdb_path})], context=context).stream()
+    yield from dbt.cli(["build", "--vars", json.dumps(marts.dbt_vars(duckdb_path))], context=context).stream()
 
 
 # The marts, the change-point analysis and the report, over every run so far.

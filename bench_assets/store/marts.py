@@ -3,13 +3,15 @@ the live marts a run or a sweep reads right after its rows land.
 
 `run_summary` and `batch_sweep` are views: DuckDB derives their figures from the raw rows whenever they are read,
 so an asset's metadata shows the marts' own figures without a dbt build per run. A file that has no such views
-yet (a new one) gets them from one `dbt run` of those views and their staging; each later `dbt build` (the
-warehouse job) replaces them with the project's current definitions.
+yet (a new one), or has them from other definitions than the project's current ones (the dbt project changed
+since), gets them from one `dbt run` of those views and their staging. Each view carries, as its comment, the digest of
+the definitions it was made from (a dbt post-hook, also in the warehouse job's `dbt build`).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import shutil
 import subprocess
@@ -43,15 +45,33 @@ def headline_metrics() -> list[HeadlineMetric]:
         return [HeadlineMetric(**row) for row in csv.DictReader(f)]
 
 
+def definitions_digest() -> str:
+    """A digest of the dbt project's definitions (models, macros, seeds, project file): views made from other
+    definitions are stale."""
+    files = sorted(
+        path for folder in ("models", "macros", "seeds") for path in (DBT_PROJECT_DIR / folder).rglob("*") if path.is_file()
+    ) + [DBT_PROJECT_DIR / "dbt_project.yml"]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def ensure_live_marts(database: DuckDBResource) -> list[str]:
-    """Creates the live marts where the file lacks them (and the raw tables they read have been created);
-    returns the names it created."""
+    """Creates the live marts where the file lacks them, or has them from other definitions than the project's
+    current ones; returns the names it (re)created."""
     with database.get_connection() as conn:
-        present = {name for (name,) in conn.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-    missing = [name for name in LIVE_MARTS if name not in present]
-    if missing:
+        made_from = dict(conn.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
+    digest = definitions_digest()
+    stale = [name for name in LIVE_MARTS if made_from.get(name, "") != digest]
+    if stale:
         create_live_marts(database.database)
-    return missing
+    return stale
+
+
+def dbt_vars(duckdb_path: str) -> dict:
+    """What every dbt invocation of the platform passes: the file it writes, and the digest the live marts keep."""
+    return {"duckdb_path": duckdb_path, "definitions_digest": definitions_digest()}
 
 
 def create_live_marts(database: str) -> None:
@@ -59,7 +79,7 @@ def create_live_marts(database: str) -> None:
     path = str(Path(database).expanduser().resolve())
     command = [
         DBT_EXECUTABLE, "run", "--quiet", "--select", *(f"+{name}" for name in LIVE_MARTS),
-        "--vars", json.dumps({"duckdb_path": path}),
+        "--vars", json.dumps(dbt_vars(path)),
         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
     ]
     done = subprocess.run(command, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)

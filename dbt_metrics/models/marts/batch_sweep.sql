@@ -2,7 +2,8 @@
 -- with the benchmark's adaptive batching (batch_size null). A view, so that the sweep asset reads its points the
 -- moment they land (bench_assets/store/marts.py). A sweep runs on one process, where batches never overlap: the
 -- summed batch latency is the busy time run_summary takes (the union of the batches' spans).
-{{ config(materialized='view') }}
+-- Its comment: the digest of the definitions it was made from (bench_assets/store/marts.py).
+{{ config(materialized='view', post_hook="COMMENT ON VIEW {{ this }} IS '{{ var(\"definitions_digest\", \"\") }}'") }}
 with points as (
     select
         sweep_id,

@@ -1,5 +1,6 @@
 -- A view, so that a run asset reads its figures the moment its rows land (bench_assets/store/marts.py).
-{{ config(materialized='view') }}
+-- Its comment: the digest of the definitions it was made from (bench_assets/store/marts.py).
+{{ config(materialized='view', post_hook="COMMENT ON VIEW {{ this }} IS '{{ var(\"definitions_digest\", \"\") }}'") }}
 -- One row per finished run: what it ran, where, and its figures. Latency percentiles and throughput come from
 -- the per-batch records, so they exist on every runner; the seed's three headline means come from Beam's
 -- metrics and are null for runners that return none. A run with no batch at all (every item failed before
