@@ -42,6 +42,8 @@ def latest_run(model: str) -> dict:
         "estimated_cost_usd": 0.001, "cost_per_1000_inferences_usd": 0.004, "utilization": 0.3,
         "flops_per_item": 7.7e8, "peak_flops_per_second": 2.1e11, "is_above_measured_peak": False,
         "theoretical_peak_flops_per_second": 3.1e11, "theoretical_utilization": 0.2,
+        "read_busy_seconds": 0.5, "preprocess_busy_seconds": 6.0, "inference_busy_seconds": 3.0,
+        "write_busy_seconds": 0.5, "bound_stage": "preprocess", "bound": "preprocess-bound: 60% of busy time",
     }
 
 
@@ -120,6 +122,14 @@ def test_without_regressions_nothing_is_red_and_without_runs_the_page_says_so(tm
     empty = render_report([], [], [], generated_at)
     assert "No finished runs yet" in empty
     assert pixels_near(screenshot(empty, tmp_path), SERIES_COLORS[0]) == 0
+
+
+def test_each_model_shows_where_its_time_goes(generated_at):
+    page = render_report([latest_run("resnet50")], trend_rows("resnet50"), [], generated_at)
+    section = page[page.index("Where the time goes"):page.index("</table>", page.index("Where the time goes"))]
+    assert "preprocess-bound: 60% of busy time" in section
+    assert re.search(r'<tr class="bound"><td>preprocess</td><td>6</td>\s*<td>60.0%</td>', section)
+    assert re.search(r"<td>inference</td><td>3</td>\s*<td>30.0%</td>", section)
 
 
 def test_the_report_reads_the_marts_only():
