@@ -54,6 +54,11 @@ class ModelSpec:
         return self.model_class(**self.model_params)
 
 
+def models_by_name(*models: ModelSpec) -> dict[str, ModelSpec]:
+    """A benchmark's models keyed by their names, the partition keys."""
+    return {model.name: model for model in models}
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A benchmark's input: an asset that writes `file_name` (one item per line) into its dataset folder."""
@@ -65,6 +70,9 @@ class DatasetSpec:
     build: Callable[[dg.AssetExecutionContext, BenchmarkSettings, Path], dict]
     # The settings field naming a configured source it samples instead of generating (part of a run's identity).
     source_setting: str | None = None
+    # Checks the settings its readers will use (a configured image root, say), so that a wrong one fails a run
+    # before any work.
+    check_settings: Callable[[BenchmarkSettings], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,8 +116,6 @@ class BenchmarkSpec:
     example_forward: Callable[..., object] | None = None
     # Run settings every point of a batch-size sweep shares (a batching mode that uses the bounds, say).
     sweep_settings: Mapping = field(default_factory=dict)
-    # Checks the settings the pipeline will use (a configured path, say), so that a wrong one fails before any work.
-    check_settings: Callable[[BenchmarkSettings], object] | None = None
     weights_asset: str = ""  # default: <name>_model_weights
     kinds: frozenset[str] = frozenset({"beam", "pytorch", "duckdb"})
     # Where the benchmark's Beam model handler reports its metrics (Beam's sklearn handler: BeamML_Sklearn).

@@ -31,7 +31,7 @@ import skimage
 from PIL import Image
 
 from bench_assets.pipeline.progress import progress_line
-from bench_assets.settings import LARGE_IMAGES
+from bench_assets.settings import LARGE_IMAGES, BenchmarkSettings
 from bench_assets.spec import DatasetSpec
 
 # Real colour photographs of everyday subjects, the kind of content OpenImages holds. Left out of
@@ -436,4 +436,5 @@ OPENIMAGE_SAMPLE = DatasetSpec(
     are missing, empty or unreadable are kept (each run records them as failures) and counted in the metadata.""",
     build=materialize_image_sample,
     source_setting="openimages_source",
+    check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
 )

@@ -99,8 +99,8 @@ def execute_benchmark_run(
     batching = {**request.run_settings, "beam_default": request.run_settings == benchmark.run_config().run_settings()}
     runner = config.runner_settings()
     settings.selected_profile()  # an unknown profile fails here, not as a missing dataset
-    if benchmark.check_settings is not None:
-        benchmark.check_settings(settings)
+    if benchmark.dataset.check_settings is not None:
+        benchmark.dataset.check_settings(settings)
     weights = verified_weights(settings, model)
     input_file = dataset_file(settings, benchmark.dataset)
     if not input_file.is_file():

@@ -7,7 +7,6 @@ from bench_assets.benchmarks.image_classification.pipeline import build_run
 from bench_assets.vision.image_pipeline import forward_example_images
 from bench_assets.vision.imagenet import build_timm_model, build_torchvision_model
 from bench_assets.run.configuration import BACKENDS, COMPILERS, DECODES, MEMORY_FORMATS, PRECISIONS
-from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -19,7 +18,6 @@ BENCHMARK = BenchmarkSpec(
     weights_asset="image_model_weights",
     example_forward=forward_example_images,
     user_model_builders={"torchvision": build_torchvision_model, "timm": build_timm_model},
-    check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
     # Items are single tensors: the model exports to ONNX as it is (backend onnxruntime).
     configurations={
         "precision": PRECISIONS, "memory_format": MEMORY_FORMATS, "compile": COMPILERS, "backend": BACKENDS,

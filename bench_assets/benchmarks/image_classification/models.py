@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from bench_assets.spec import SEEDED_RANDOM, ModelSpec
+from bench_assets.spec import SEEDED_RANDOM, ModelSpec, models_by_name
 from bench_assets.vision.imagenet import build_timm_model, build_torchvision_model
 
 IMAGE_CLASSIFICATION = "image_classification"
@@ -28,21 +28,18 @@ def efficientnet_lite0_shipped_state_dict() -> dict[str, torch.Tensor]:
     return renamed
 
 
-IMAGE_MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec("resnet101", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet101"}, note=SEEDED_RANDOM),
-        ModelSpec("resnet152", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet152"}, note=SEEDED_RANDOM),
-        ModelSpec("resnet50", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet50"}, note=SEEDED_RANDOM),
-        ModelSpec(
-            "efficientnet_lite0",
-            IMAGE_CLASSIFICATION,
-            build_timm_model,
-            {"model_name": "efficientnet_lite0"},
-            shipped_weights=efficientnet_lite0_shipped_state_dict,
-            # The TensorFlow-trained Lite models expect inputs scaled to [-1, 1].
-            preprocess={"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)},
-        ),
-    )
-}
+IMAGE_MODELS = models_by_name(
+    ModelSpec("resnet101", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet101"}, note=SEEDED_RANDOM),
+    ModelSpec("resnet152", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet152"}, note=SEEDED_RANDOM),
+    ModelSpec("resnet50", IMAGE_CLASSIFICATION, build_torchvision_model, {"model_name": "resnet50"}, note=SEEDED_RANDOM),
+    ModelSpec(
+        "efficientnet_lite0",
+        IMAGE_CLASSIFICATION,
+        build_timm_model,
+        {"model_name": "efficientnet_lite0"},
+        shipped_weights=efficientnet_lite0_shipped_state_dict,
+        # The TensorFlow-trained Lite models expect inputs scaled to [-1, 1].
+        preprocess={"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)},
+    ),
+)
 

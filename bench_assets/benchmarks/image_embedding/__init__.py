@@ -9,8 +9,8 @@ from bench_assets.benchmarks.image_embedding.pipeline import (
     forward_example_images,
 )
 from bench_assets.datasets.images import OPENIMAGE_SAMPLE
+from bench_assets.pipeline.embeddings import EMBEDDING_METRICS_NAMESPACE
 from bench_assets.run.configuration import QUANTIZATIONS
-from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -20,15 +20,12 @@ BENCHMARK = BenchmarkSpec(
         "architecture, seeded random weights: speed is real, vectors are not), as Beam's "
         "mltransform_image_embedding example, over the image sample."
     ),
-    dataset=OPENIMAGE_SAMPLE,  # the image classification benchmark's image set: one asset, built once
+    dataset=OPENIMAGE_SAMPLE,
     models=IMAGE_EMBEDDING_MODELS,
     build_pipeline=build_run,
     run_config=ImageEmbeddingRunConfig,
     example_forward=forward_example_images,
-    kinds=frozenset({"beam", "pytorch", "duckdb"}),
-    check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
-    # Beam's image embedding handler reports under its model handler's namespace: a plain ModelHandler's.
-    beam_metrics_namespace="RunInference",
+    beam_metrics_namespace=EMBEDDING_METRICS_NAMESPACE,
     # autocast and int8 Linear layers apply to CLIP; torch.compile would compile CLIPModel's forward, which
     # sentence-transformers does not call (it calls get_image_features), so it is not offered.
     configurations={"precision": ("fp32", "bf16"), "quantization": QUANTIZATIONS},

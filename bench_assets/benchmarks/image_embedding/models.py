@@ -11,7 +11,7 @@ import tempfile
 
 from torch import nn
 
-from bench_assets.spec import ModelSpec
+from bench_assets.spec import ModelSpec, models_by_name
 
 IMAGE_EMBEDDING = "image_embedding"
 CLIP_VIT_B_32 = "clip-vit-b-32"
@@ -42,14 +42,11 @@ def build_clip_sentence_transformer(config: dict | None = None) -> nn.Module:
     return SentenceTransformer(modules=[module], device="cpu")
 
 
-IMAGE_EMBEDDING_MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            CLIP_VIT_B_32,
-            IMAGE_EMBEDDING,
-            build_clip_sentence_transformer,
-            note="Seeded random weights (no CLIP weights ship): speed is real; the 512-d vectors mean nothing.",
-        ),
-    )
-}
+IMAGE_EMBEDDING_MODELS = models_by_name(
+    ModelSpec(
+        CLIP_VIT_B_32,
+        IMAGE_EMBEDDING,
+        build_clip_sentence_transformer,
+        note="Seeded random weights (no CLIP weights ship): speed is real; the 512-d vectors mean nothing.",
+    ),
+)

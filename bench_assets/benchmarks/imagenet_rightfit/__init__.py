@@ -7,7 +7,6 @@ from bench_assets.benchmarks.imagenet_rightfit.models import IMAGENET_RIGHTFIT, 
 from bench_assets.vision.image_pipeline import forward_example_images
 from bench_assets.benchmarks.imagenet_rightfit.pipeline import RightfitRunConfig, build_run
 from bench_assets.run.configuration import BACKENDS, COMPILERS, DECODES, MEMORY_FORMATS, PRECISIONS
-from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -16,12 +15,11 @@ BENCHMARK = BenchmarkSpec(
         "Top-5 ImageNet classes of the image sample with timm's EfficientNet-B0 (seeded random weights), Beam "
         "RunInference batching adaptively and each batch inferred in chunks of 64, as Beam's right-fitting benchmark."
     ),
-    dataset=OPENIMAGE_SAMPLE,  # the image classification benchmark's image set: one asset, built once
+    dataset=OPENIMAGE_SAMPLE,
     models=RIGHTFIT_MODELS,
     example_forward=forward_example_images,  # 224 x 224, as image classification
     build_pipeline=build_run,
     run_config=RightfitRunConfig,
-    check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
     # Items are single tensors: the model exports to ONNX as it is (backend onnxruntime).
     configurations={
         "precision": PRECISIONS, "memory_format": MEMORY_FORMATS, "compile": COMPILERS, "backend": BACKENDS,

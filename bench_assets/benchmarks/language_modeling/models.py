@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from bench_assets.datasets.bert_vocabulary import VOCAB_SIZE
-from bench_assets.spec import SEEDED_RANDOM, ModelSpec
+from bench_assets.spec import SEEDED_RANDOM, ModelSpec, models_by_name
 
 LANGUAGE_MODELING = "language_modeling"
 
@@ -90,30 +90,27 @@ def minilm_l6_shipped_state_dict() -> dict[str, torch.Tensor]:
     return state_dict
 
 
-LANGUAGE_MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "bert-base-uncased",
-            LANGUAGE_MODELING,
-            build_bert_for_masked_lm,
-            {"config": bert_base_uncased_config()},
-            note=SEEDED_RANDOM,
-        ),
-        ModelSpec(
-            "bert-large-uncased",
-            LANGUAGE_MODELING,
-            build_bert_for_masked_lm,
-            {"config": bert_large_uncased_config()},
-            note=SEEDED_RANDOM,
-        ),
-        ModelSpec(
-            "all-minilm-l6-v2",
-            LANGUAGE_MODELING,
-            build_bert_for_masked_lm,
-            {"config": minilm_l6_config()},
-            shipped_weights=minilm_l6_shipped_state_dict,
-            note=MINILM_NOTE,
-        ),
-    )
-}
+LANGUAGE_MODELS = models_by_name(
+    ModelSpec(
+        "bert-base-uncased",
+        LANGUAGE_MODELING,
+        build_bert_for_masked_lm,
+        {"config": bert_base_uncased_config()},
+        note=SEEDED_RANDOM,
+    ),
+    ModelSpec(
+        "bert-large-uncased",
+        LANGUAGE_MODELING,
+        build_bert_for_masked_lm,
+        {"config": bert_large_uncased_config()},
+        note=SEEDED_RANDOM,
+    ),
+    ModelSpec(
+        "all-minilm-l6-v2",
+        LANGUAGE_MODELING,
+        build_bert_for_masked_lm,
+        {"config": minilm_l6_config()},
+        shipped_weights=minilm_l6_shipped_state_dict,
+        note=MINILM_NOTE,
+    ),
+)

@@ -5,7 +5,6 @@ from bench_assets.datasets.images import OPENIMAGE_SAMPLE
 from bench_assets.benchmarks.object_detection.models import DETECTION_MODELS, OBJECT_DETECTION
 from bench_assets.benchmarks.object_detection.pipeline import ObjectDetectionRunConfig, build_run
 from bench_assets.run.configuration import DECODES, MEMORY_FORMATS
-from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import BenchmarkSpec
 
 # A forward pass takes 2 to 3 s per 800 x 800 image on a 2-core CPU: smoke finishes in about 20 s, quick in
@@ -20,12 +19,11 @@ BENCHMARK = BenchmarkSpec(
         f"{ITEMS_LIMIT['smoke']} images at the smoke profile and {ITEMS_LIMIT['quick']} at quick (2 to 3 s per "
         "image on a 2-core CPU); the whole sample at full."
     ),
-    dataset=OPENIMAGE_SAMPLE,  # the image classification benchmark's image set: one asset, built once
+    dataset=OPENIMAGE_SAMPLE,
     models=DETECTION_MODELS,
     build_pipeline=build_run,
     run_config=ObjectDetectionRunConfig,
     items_limit=ITEMS_LIMIT,
-    check_settings=BenchmarkSettings.image_roots,  # a configured image source that does not exist
     # Boxes and the 0.5 score threshold are kept in fp32: low-precision detection heads shift both.
     configurations={"precision": ("fp32",), "memory_format": MEMORY_FORMATS, "decode": DECODES},
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from bench_assets.spec import ModelSpec
+from bench_assets.spec import ModelSpec, models_by_name
 
 OBJECT_DETECTION = "object_detection"
 # COCO's 80 classes under their original 91 ids (background and unused ids included), as torchvision numbers them.
@@ -48,23 +48,20 @@ def coco_category_names() -> list[str]:
     return list(FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"])
 
 
-DETECTION_MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "fasterrcnn_resnet50_fpn",
-            OBJECT_DETECTION,
-            build_torchvision_detector,
-            {"model_name": "fasterrcnn_resnet50_fpn"},
-            note="Seeded random weights: speed is real; the random head reports many confident, meaningless boxes.",
-        ),
-        ModelSpec(
-            "retinanet_resnet50_fpn",
-            OBJECT_DETECTION,
-            build_torchvision_detector,
-            {"model_name": "retinanet_resnet50_fpn"},
-            # torchvision starts RetinaNet's class scores at a prior of 0.01, so a random head scores near it.
-            note="Seeded random weights: speed is real; the random head finds no detections above the 0.5 threshold.",
-        ),
-    )
-}
+DETECTION_MODELS = models_by_name(
+    ModelSpec(
+        "fasterrcnn_resnet50_fpn",
+        OBJECT_DETECTION,
+        build_torchvision_detector,
+        {"model_name": "fasterrcnn_resnet50_fpn"},
+        note="Seeded random weights: speed is real; the random head reports many confident, meaningless boxes.",
+    ),
+    ModelSpec(
+        "retinanet_resnet50_fpn",
+        OBJECT_DETECTION,
+        build_torchvision_detector,
+        {"model_name": "retinanet_resnet50_fpn"},
+        # torchvision starts RetinaNet's class scores at a prior of 0.01, so a random head scores near it.
+        note="Seeded random weights: speed is real; the random head finds no detections above the 0.5 threshold.",
+    ),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from bench_assets.spec import ModelSpec
+from bench_assets.spec import ModelSpec, models_by_name
 
 SENTIMENT = "sentiment"
 SST2_MODEL = "distilbert-base-uncased-finetuned-sst-2-english"
@@ -52,16 +52,13 @@ def build_sequence_classifier_from_folder(model_name: str) -> nn.Module:
     return AutoModelForSequenceClassification.from_config(config)
 
 
-SENTIMENT_MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            SST2_MODEL,
-            SENTIMENT,
-            build_distilbert_for_sequence_classification,
-            {"config": distilbert_sst2_config()},
-            # No installed package ships the fine-tuned weights; a configured <model>.pth in weights_dir replaces these.
-            note="weights are seeded random: speed is real, sentiment labels are meaningless",
-        ),
-    )
-}
+SENTIMENT_MODELS = models_by_name(
+    ModelSpec(
+        SST2_MODEL,
+        SENTIMENT,
+        build_distilbert_for_sequence_classification,
+        {"config": distilbert_sst2_config()},
+        # No installed package ships the fine-tuned weights; a configured <model>.pth in weights_dir replaces these.
+        note="weights are seeded random: speed is real, sentiment labels are meaningless",
+    ),
+)

