@@ -17,7 +17,6 @@ offline), the run's weights file is loaded into it, and the run's configuration 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
@@ -35,7 +34,7 @@ from bench_assets.pipeline.model_handlers import configure_model, precision_auto
 from bench_assets.pipeline.outputs import write_run_outputs
 from bench_assets.pipeline.prediction_rows import BATCHES, EMBEDDINGS
 from bench_assets.run.run_config import InferenceRunConfig
-from bench_assets.spec import ModelSpec
+from bench_assets.spec import ModelSpec, PipelineRequest
 from bench_assets.pipeline.stage_timing import WRITE, timed
 
 # The record's columns: its line, its text (the item), and the column MLTransform embeds (Beam's example: "text").
@@ -44,6 +43,8 @@ ITEM = "item"
 EMBEDDED = "embedded"
 # What an embedding's prediction row names it; the row's index is the vector's size, its score the vector's norm.
 EMBEDDING_LABEL = "embedding"
+# Beam's SentenceTransformerEmbeddings handler reports under its model handler's namespace: a plain ModelHandler's.
+EMBEDDING_METRICS_NAMESPACE = "RunInference"
 
 
 class TimedEmbeddingBatches:
@@ -195,17 +196,21 @@ def embedding_failure_rows(error_row) -> list[dict]:
 
 def read_embed_write(
     pipeline: beam.Pipeline,
+    run: PipelineRequest,
     *,
-    input_file: Path,
-    run_dir: Path,
-    embeddings_config,
     prepare: beam.DoFn | None = None,
     expected: Mapping[str, str] | None = None,
     read_label: str = "ReadItems",
+    compile_inputs: Callable | None = None,
+    image_model: bool = False,
 ) -> None:
-    """Reads the numbered lines, makes each a record (`prepare`, a DoFn; default: the line's text as it is), embeds
-    them with MLTransform(`embeddings_config`) (its artifacts in the run directory), and writes the rows, vectors,
-    batch records and failures."""
+    """Reads the run's numbered lines, makes each a record (`prepare`, a DoFn; default: the line's text as it is),
+    embeds them with MLTransform and the run's SentenceTransformerEmbeddings (sentence_transformer_embeddings: its
+    artifacts in the run directory), and writes the rows, vectors, batch records and failures."""
+    input_file, run_dir = run.input_file, run.run_dir
+    embeddings_config = sentence_transformer_embeddings(
+        run.model, str(run.state_dict_path), run.run_settings, compile_inputs=compile_inputs, image_model=image_model
+    )
     items, unreadable_lines = read_items(pipeline, input_file, run_dir, read_label)
     records = items | "ToEmbeddingRecords" >> timed(PREPROCESS, prepare or ToEmbeddingRecord(), run_dir).with_outputs(
         FAILED, main="records"

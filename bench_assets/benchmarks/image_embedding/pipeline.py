@@ -24,12 +24,7 @@ from __future__ import annotations
 import apache_beam as beam
 import torch
 
-from bench_assets.pipeline.embeddings import (
-    EmbeddingRunConfig,
-    embedding_record,
-    read_embed_write,
-    sentence_transformer_embeddings,
-)
+from bench_assets.pipeline.embeddings import EmbeddingRunConfig, embedding_record, read_embed_write
 from bench_assets.spec import PipelineRequest
 from bench_assets.vision.image_pipeline import DecodeImages
 
@@ -63,11 +58,8 @@ class ImageEmbeddingRunConfig(EmbeddingRunConfig):
 def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
     read_embed_write(
         pipeline,
-        input_file=run.input_file,
-        run_dir=run.run_dir,
-        embeddings_config=sentence_transformer_embeddings(
-            run.model, str(run.state_dict_path), run.run_settings, image_model=True
-        ),
+        run,
         prepare=DecodeImageRecords(transform=None, allowed_roots=run.settings.image_roots()),
         read_label="ReadImageNames",
+        image_model=True,
     )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from bench_assets.datasets.retrieval_sentences import query_pairs
-from bench_assets.pipeline.embeddings import EmbeddingRunConfig, read_embed_write, sentence_transformer_embeddings
+from bench_assets.pipeline.embeddings import EmbeddingRunConfig, read_embed_write
 from bench_assets.pipeline.input_lines import numbered_lines
 from bench_assets.spec import PipelineRequest
 
@@ -53,12 +53,5 @@ def build_run(pipeline, run: PipelineRequest) -> None:
     # Which lines are altered copies of which (the quality figure's queries), read from the run's own input.
     texts = (raw.decode("utf-8", errors="replace") for _, raw in numbered_lines(run.input_file) if raw is not None)
     read_embed_write(
-        pipeline,
-        input_file=run.input_file,
-        run_dir=run.run_dir,
-        embeddings_config=sentence_transformer_embeddings(
-            run.model, str(run.state_dict_path), run.run_settings, compile_inputs=compile_sentences
-        ),
-        expected=query_pairs(texts),
-        read_label="ReadSentences",
+        pipeline, run, expected=query_pairs(texts), read_label="ReadSentences", compile_inputs=compile_sentences
     )
