@@ -160,6 +160,14 @@ class BuiltMetrics:
         with duckdb.connect(str(self.database), read_only=True) as conn:
             return conn.execute(sql, params or []).fetchall()
 
+    def ids_by_model(self, histories: dict[str, list[HandMadeRun]]) -> dict[str, list[str]]:
+        """The run ids of each model's history, for a build over the histories one after another."""
+        ids, start = {}, 0
+        for model, history in histories.items():
+            ids[model] = self.run_ids[start:start + len(history)]
+            start += len(history)
+        return ids
+
 
 def build_metrics(root: Path, runs: list[HandMadeRun]) -> BuiltMetrics:
     database = root / "bench.duckdb"

@@ -135,12 +135,9 @@ HISTORY = {
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     metrics = build_metrics(tmp_path_factory.mktemp("trust"), [run for history in HISTORY.values() for run in history])
-    ids, start = {}, 0
-    for model, history in HISTORY.items():
-        ids[model] = metrics.run_ids[start:start + len(history)]
-        start += len(history)
     return {
-        "result": metrics.result, "query": metrics.query, "ids": ids, "report": metrics.report.read_text(),
+        "result": metrics.result, "query": metrics.query, "ids": metrics.ids_by_model(HISTORY),
+        "report": metrics.report.read_text(),
         "database": metrics.database,
     }
 

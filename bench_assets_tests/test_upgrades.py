@@ -31,11 +31,7 @@ HISTORY = {
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     metrics = build_metrics(tmp_path_factory.mktemp("upgrades"), [run for runs in HISTORY.values() for run in runs])
-    ids, start = {}, 0
-    for model, runs in HISTORY.items():
-        ids[model] = metrics.run_ids[start:start + len(runs)]
-        start += len(runs)
-    return {"metrics": metrics, "ids": ids}
+    return {"metrics": metrics, "ids": metrics.ids_by_model(HISTORY)}
 
 
 def test_an_upgrade_stays_in_its_series(built):

@@ -98,20 +98,14 @@ CREATE TABLE IF NOT EXISTS sweep_batches (
 """
 
 # Columns added after the first release: a file written before gains them (NULL in its older rows).
-ADDED_COLUMNS = (
-    ("runs", "pid", "INTEGER"),
-    ("runs", "host", "VARCHAR"),
-    ("runs", "process_started_at", "DOUBLE"),
-    ("predictions", "line", "INTEGER"),
-    ("failures", "line", "INTEGER"),
-    ("predictions", "detail", "VARCHAR"),
-    ("failures", "traceback", "VARCHAR"),
-    ("runs", "dataset", "JSON"),
-    ("runs", "comparison_key", "VARCHAR"),
-    ("runs", "machine_id", "VARCHAR"),
-    ("runs", "machine_label", "VARCHAR"),
-    ("runs", "torch_threads", "INTEGER"),
-)
+ADDED_COLUMNS = {
+    "runs": (
+        "pid INTEGER", "host VARCHAR", "process_started_at DOUBLE", "dataset JSON", "comparison_key VARCHAR",
+        "machine_id VARCHAR", "machine_label VARCHAR", "torch_threads INTEGER",
+    ),
+    "predictions": ("line INTEGER", "detail VARCHAR"),
+    "failures": ("line INTEGER", "traceback VARCHAR"),
+}
 
 # Column types of each pipeline output, for reading its JSON lines.
 OUTPUT_COLUMNS = {
@@ -173,7 +167,8 @@ def write_run_settings(conn: duckdb.DuckDBPyConnection) -> None:
 def create_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(SCHEMA)
     write_run_settings(conn)
-    for table, column, sql_type in ADDED_COLUMNS:
-        if sql_type not in SQL_TYPES:
-            raise ValueError(f"unexpected column type {sql_type!r}")
-        conn.execute(f"ALTER TABLE {checked_name(table)} ADD COLUMN IF NOT EXISTS {checked_name(column)} {sql_type}")
+    for table, columns in ADDED_COLUMNS.items():
+        for column, sql_type in (definition.split() for definition in columns):
+            if sql_type not in SQL_TYPES:
+                raise ValueError(f"unexpected column type {sql_type!r}")
+            conn.execute(f"ALTER TABLE {checked_name(table)} ADD COLUMN IF NOT EXISTS {checked_name(column)} {sql_type}")

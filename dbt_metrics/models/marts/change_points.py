@@ -7,16 +7,9 @@ import pandas as pd
 from bench_assets.analysis import regressions
 
 COLUMNS = {
-    "comparison_key": "string",
-    "metric": "string",
-    "run_id": "string",
-    "previous_run_id": "string",
-    "value_before": "float64",
-    "value_after": "float64",
-    "change_pct": "float64",
-    "runs_before": "int64",
-    "runs_after": "int64",
-    "is_regression": "bool",
+    "comparison_key": "string", "metric": "string", "run_id": "string", "previous_run_id": "string",
+    "value_before": "float64", "value_after": "float64", "change_pct": "float64",
+    "runs_before": "int64", "runs_after": "int64", "is_regression": "bool",
 }
 
 

@@ -10,20 +10,10 @@ import pandas as pd
 from bench_assets.analysis.compare import judge_runs
 
 COLUMNS = {
-    "comparison_key": "string",
-    "benchmark": "string",
-    "model": "string",
-    "profile": "string",
-    "machine_label": "string",
-    "previous_run_id": "string",
-    "run_id": "string",
-    "previous_value": "float64",
-    "value": "float64",
-    "change_pct": "float64",
-    "ci_low_pct": "float64",
-    "ci_high_pct": "float64",
-    "runs_before": "int64",
-    "verdict": "string",
+    "comparison_key": "string", "benchmark": "string", "model": "string", "profile": "string",
+    "machine_label": "string", "previous_run_id": "string", "run_id": "string",
+    "previous_value": "float64", "value": "float64", "change_pct": "float64", "ci_low_pct": "float64",
+    "ci_high_pct": "float64", "runs_before": "int64", "verdict": "string",
 }
 
 
