@@ -126,6 +126,21 @@ class BenchmarkSpec:
             if key != model.name or model.benchmark != self.name:
                 raise ValueError(f"benchmark {self.name}: model entry {key!r} is {model.name!r} of {model.benchmark!r}")
 
+    def run_settings(self, **run_config) -> dict:
+        """The run settings of a run in the configuration `run_config` (fields of this benchmark's run config),
+        checked: a configuration the benchmark cannot run (channels_last on BERT, bf16 with scikit-learn) fails
+        here, before any work, naming the setting and the values the benchmark accepts (a setting it does not
+        list: its default)."""
+        run_settings = self.run_config(**run_config).run_settings()
+        for setting in dataclasses.fields(ModelConfiguration):
+            accepted = self.configurations.get(setting.name, (setting.default,))
+            if run_settings[setting.name] not in accepted:
+                raise ValueError(
+                    f"{setting.name} {run_settings[setting.name]!r} does not apply to the {self.name} benchmark; "
+                    f"accepted values: {list(accepted)}"
+                )
+        return run_settings
+
     def request(
         self,
         *,
@@ -137,17 +152,8 @@ class BenchmarkSpec:
         **run_config,
     ) -> PipelineRequest:
         """One run of this benchmark's pipeline (`build_pipeline(pipeline, request)`): `model` in the configuration
-        `run_config` (fields of this benchmark's run config) chooses. A configuration the benchmark cannot run
-        (channels_last on BERT, bf16 with scikit-learn) fails here, before any work, naming the setting and the values
-        the benchmark accepts (a setting it does not list: its default)."""
-        run_settings = self.run_config(**run_config).run_settings()
-        for setting in dataclasses.fields(ModelConfiguration):
-            accepted = self.configurations.get(setting.name, (setting.default,))
-            if run_settings[setting.name] not in accepted:
-                raise ValueError(
-                    f"{setting.name} {run_settings[setting.name]!r} does not apply to the {self.name} benchmark; "
-                    f"accepted values: {list(accepted)}"
-                )
+        `run_config` (fields of this benchmark's run config) chooses, checked by run_settings()."""
+        run_settings = self.run_settings(**run_config)
         configuration = ModelConfiguration(
             **{setting.name: run_settings[setting.name] for setting in dataclasses.fields(ModelConfiguration)}
         )
@@ -167,6 +173,10 @@ class BenchmarkSpec:
     @property
     def run_asset_name(self) -> str:
         return f"{self.name}_run"
+
+    @property
+    def tuning_asset_name(self) -> str:
+        return f"{self.name}_tuning"
 
     @property
     def job_name(self) -> str:

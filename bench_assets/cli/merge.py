@@ -1,8 +1,9 @@
 """`python -m bench_assets.cli.merge OTHER.duckdb [--into PATH]`: merge another machine's results into this file.
 
-Each run of OTHER that this file lacks (by run_id) is copied with all its rows, and each sweep by sweep_id;
-merging twice adds nothing. Row counts per table are printed before and after. The warehouse (`make bench`, or
-the warehouse job) then shows each model across machines: the `machine_comparison` mart and the report.
+Each run of OTHER that this file lacks (by run_id) is copied with all its rows, each sweep by sweep_id and each
+tuning by tuning_id; merging twice adds nothing. Row counts per table are printed before and after. The warehouse
+(`make bench`, or the warehouse job) then shows each model across machines: the `machine_comparison` mart and the
+report.
 See bench_assets/store/merge.py.
 """
 

@@ -1,5 +1,6 @@
 """Every benchmark's Dagster side, made from its spec: a partition per model, the weights asset, the run asset
-with its blocking `nothing_lost` check, the job `make bench` and the UI launch, and a nightly schedule."""
+with its blocking `nothing_lost` check, the job `make bench` and the UI launch, a nightly schedule, and the batch
+sweep and tuning assets."""
 
 import json
 import uuid
@@ -12,12 +13,13 @@ from dagster_duckdb import DuckDBResource
 from bench_assets.store import marts
 from bench_assets.store import runs as results
 from bench_assets.analysis.batch_sweep import sweep
+from bench_assets.analysis.tuning import Tuner
 from bench_assets.defs.metadata import readable, readable_metadata
 from bench_assets.benchmarks import BENCHMARKS
 from bench_assets.machine.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.machine.peak import forward_flops
-from bench_assets.settings import BenchmarkSettings
-from bench_assets.run.lifecycle import NOTHING_LOST, dataset_file, execute_benchmark_run
+from bench_assets.settings import PROFILES, BenchmarkSettings
+from bench_assets.run.lifecycle import NOTHING_LOST, dataset_file, execute_benchmark_run, record_benchmark_run
 from bench_assets.spec import BenchmarkSpec
 from bench_assets.run.weights import (
     prepare_weights, reusable_weights, verified_weights, weights_info_path, weights_inputs,
@@ -173,6 +175,126 @@ def sweep_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinitio
     return batch_sweep
 
 
+class TuningConfig(dg.Config):
+    """The tuning's fixed sample (the input's first `sample_items` items) and its time budget: no trial starts once
+    `budget_seconds` have passed."""
+
+    sample_items: int = PROFILES["smoke"].images
+    budget_seconds: float = 900.0
+
+
+def changes_label(changes: dict) -> str:
+    """A trial's configuration as the run config fields it changes from Beam's default."""
+    return ", ".join(f"{name}={value}" for name, value in sorted(changes.items())) or "Beam default"
+
+
+def trials_table(trials: list[dict]) -> str:
+    """The tuning's trials as a markdown table, in the order they ran."""
+    def figure(value):
+        return "" if value is None else str(readable(value))
+
+    return "\n".join(
+        ["| trial | phase | changes | outcome | accuracy guard | items/s end to end | items/s after load | load s "
+         "| p99 batch ms | USD per 1,000 | front | best |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        + [f"| {t['trial']} | {t['phase']} | {changes_label(json.loads(t['changes']))} | "
+           f"{t['outcome'] if t['reason'] is None else t['outcome'] + ': ' + t['reason'].replace('|', '/')[:120]} | "
+           f"{t['accuracy_guard'] if t['run_id'] and t['outcome'] == 'ran' else ''} | "
+           f"{figure(t['end_to_end_items_per_second'])} | {figure(t['items_per_second_after_load'])} | "
+           f"{figure(t['load_seconds'])} | {figure(t['batch_latency_p99_ms'])} | "
+           f"{figure(t['cost_per_1000_inferences_usd'])} | {'yes' if t['is_on_front'] else ''} | "
+           f"{'yes' if t['is_best'] else ''} |" for t in trials]
+    )
+
+
+def tuning_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=benchmark.tuning_asset_name,
+        group_name="benchmarks",
+        partitions_def=partitions_def,
+        deps=[benchmark.dataset.name, benchmark.weights_asset_name],
+        kinds=set(benchmark.kinds),
+        pool=BENCHMARK_POOL,
+    )
+    def tuning(
+        context: dg.AssetExecutionContext, config: TuningConfig, settings: BenchmarkSettings, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
+        """The model's best configuration on this machine: over a fixed sample, Beam's default, each accepted
+        setting alone and the batch sweep's best batching, then combinations of the winners, each a recorded run,
+        within a time budget (bench_assets/analysis/tuning.py). The best passes the accuracy guard with no
+        inference failure and is the fastest with the one-time load set apart (the tuned_configuration mart)."""
+        if config.sample_items < 1 or config.budget_seconds <= 0:
+            raise ValueError("sample_items must be at least 1 and budget_seconds above 0")
+        model = context.partition_key
+        verified_weights(settings, model)
+        tuning_id = uuid.uuid4().hex
+        marts.ensure_live_marts(duckdb)
+        with duckdb.get_connection() as conn:
+            results.start_tuning(conn, {
+                "tuning_id": tuning_id, "benchmark": benchmark.name, "model": model, "profile": settings.profile,
+                "sample_items": config.sample_items, "budget_seconds": config.budget_seconds,
+                "dagster_run_id": context.run_id, "started_at": results.now(),
+            })
+            # The best batch size of the model's latest sweep on this machine, if it was swept.
+            swept = marts.fetch_rows(
+                conn,
+                "SELECT batch_size FROM batch_sweep WHERE benchmark = ? AND model = ? AND fingerprint_id = ? "
+                "AND best_within_budget ORDER BY swept_at DESC LIMIT 1",
+                [benchmark.name, model, fingerprint_id(environment_fingerprint("direct", {}))],
+            )
+
+        def run_trial(changes: dict, run_id: str) -> None:
+            record_benchmark_run(
+                context, benchmark=benchmark, settings=settings, duckdb=duckdb, config=benchmark.run_config(**changes),
+                run_id=run_id, sample_items=config.sample_items,
+            )
+
+        def record(trial: int, phase: str, changes: dict, run_id: str | None, outcome: str, reason: str | None):
+            with duckdb.get_connection() as conn:
+                results.record_trial(conn, tuning_id, trial, phase, changes, run_id, outcome, reason)
+
+        def judged(trial: int) -> dict:
+            with duckdb.get_connection() as conn:
+                (row,) = marts.fetch_rows(
+                    conn, "SELECT * FROM tuning_trials WHERE tuning_id = ? AND trial = ?", [tuning_id, trial]
+                )
+            return row
+
+        Tuner(benchmark, config.budget_seconds, run_trial, record, judged, context.log.info).tune(
+            swept[0]["batch_size"] if swept else None
+        )
+        with duckdb.get_connection() as conn:
+            results.finish_tuning(conn, tuning_id)
+            (tuned,) = marts.fetch_rows(conn, "SELECT * FROM tuned_configuration WHERE tuning_id = ?", [tuning_id])
+            trials = marts.fetch_rows(conn, "SELECT * FROM tuning_trials WHERE tuning_id = ? ORDER BY trial", [tuning_id])
+        best = {
+            "best_configuration": changes_label(json.loads(tuned["changes"])),
+            "best_run_id": tuned["run_id"],
+            "accuracy_guard": tuned["accuracy_guard"],
+            **{name: tuned[name] for name in (
+                "load_seconds", "end_to_end_items_per_second", "items_per_second_after_load",
+                "beam_default_load_seconds", "beam_default_end_to_end_items_per_second",
+                "end_to_end_speedup_over_beam_default", "ranking_speedup_over_beam_default", "break_even_items",
+            ) if tuned[name] is not None},
+        } if tuned["run_id"] else {}
+        return dg.MaterializeResult(
+            metadata=readable_metadata({
+                "tuning_id": tuning_id,
+                "sample_items": config.sample_items,
+                "budget_seconds": config.budget_seconds,
+                "elapsed_seconds": tuned["elapsed_seconds"],
+                "trials_run": tuned["trials_run"],
+                "trials_refused": tuned["trials_refused"],
+                "trials_skipped": tuned["trials_skipped"],
+                **best,
+                "front": ", ".join(changes_label(json.loads(t["changes"])) for t in trials if t["is_on_front"]),
+                "trials": dg.MetadataValue.md(trials_table(trials)),
+            })
+        )
+
+    return tuning
+
+
 def nightly_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
     """A schedule that requests every partition of a partitioned asset job, once a night."""
 
@@ -202,6 +324,7 @@ class BenchmarkDefinitions:
     job: UnresolvedAssetJobDefinition
     schedule: dg.ScheduleDefinition
     sweep: dg.AssetsDefinition
+    tuning: dg.AssetsDefinition
 
     @classmethod
     def of(cls, benchmark: BenchmarkSpec) -> "BenchmarkDefinitions":
@@ -214,7 +337,10 @@ class BenchmarkDefinitions:
             partitions_def=partitions_def,
             description=f"Prepares the weights of one {benchmark.name} model and runs its benchmark.",
         )
-        return cls(weights, run, job, nightly_schedule(job), sweep_asset(benchmark, partitions_def))
+        return cls(
+            weights, run, job, nightly_schedule(job), sweep_asset(benchmark, partitions_def),
+            tuning_asset(benchmark, partitions_def),
+        )
 
 
 BENCHMARK_DEFINITIONS = {benchmark.name: BenchmarkDefinitions.of(benchmark) for benchmark in BENCHMARKS}
@@ -224,7 +350,7 @@ BENCHMARK_DEFINITIONS = {benchmark.name: BenchmarkDefinitions.of(benchmark) for 
 def defs() -> dg.Definitions:
     made = BENCHMARK_DEFINITIONS.values()
     return dg.Definitions(
-        assets=[asset for d in made for asset in (d.weights, d.run, d.sweep)],
+        assets=[asset for d in made for asset in (d.weights, d.run, d.sweep, d.tuning)],
         jobs=[d.job for d in made],
         schedules=[d.schedule for d in made],
     )

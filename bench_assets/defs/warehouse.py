@@ -38,23 +38,32 @@ dbt_project.prepare_if_dev()
 AFTER_BENCHMARK_RUNS = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
 
 
+# The assets that write the raw tables of a dbt source marked with the meta key.
+RAW_TABLE_WRITERS = {
+    "written_by_benchmark_runs": [benchmark.run_asset_name for benchmark in BENCHMARKS],
+    "written_by_tunings": [benchmark.tuning_asset_name for benchmark in BENCHMARKS],
+}
+
+
 class MetricsDbtTranslator(DagsterDbtTranslator):
     """Places the dbt project in the Dagster graph, rebuilt after benchmark runs.
 
-    Each raw table is written by every benchmark's run asset, which a dbt source (one asset key) cannot say:
-    models that read a source marked `meta.written_by_benchmark_runs` depend on every benchmark's run asset.
+    Each raw table is written by every benchmark's run asset (or tuning asset), which a dbt source (one asset key)
+    cannot say: models that read a source marked `meta.written_by_benchmark_runs` (`meta.written_by_tunings`)
+    depend on every benchmark's run asset (tuning asset).
     """
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         parents = self.get_resource_props(manifest, unique_id).get("depends_on", {}).get("nodes", [])
-        raw_sources = [
-            p for p in parents if manifest["sources"].get(p, {}).get("meta", {}).get("written_by_benchmark_runs")
-        ]
-        if not raw_sources:
+        raw_keys, writers = set(), []
+        for meta_key, writer_names in RAW_TABLE_WRITERS.items():
+            raw_sources = [p for p in parents if manifest["sources"].get(p, {}).get("meta", {}).get(meta_key)]
+            if raw_sources:
+                raw_keys |= {self.get_asset_spec(manifest, source, project).key for source in raw_sources}
+                writers += writer_names
+        if not raw_keys:
             return spec
-        raw_keys = {self.get_asset_spec(manifest, source, project).key for source in raw_sources}
-        writers = [benchmark.run_asset_name for benchmark in BENCHMARKS]
         deps = [dep for dep in spec.deps if dep.asset_key not in raw_keys] + [dg.AssetDep(w) for w in writers]
         return spec.replace_attributes(deps=deps)
 

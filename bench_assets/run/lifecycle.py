@@ -3,6 +3,7 @@ Beam pipeline with progress reports, load its outputs into DuckDB, and check tha
 
 import shutil
 import uuid
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -78,6 +79,17 @@ def snapshot_input(input_file: Path, run_dir: Path, limit: int | None = None) ->
     return snapshot, count_lines(snapshot)
 
 
+@dataclass(frozen=True)
+class RecordedRun:
+    """A finished run: its id, what it read, and its run_summary row, read the moment its rows landed."""
+
+    run_id: str
+    dataset_size: int
+    weights_source: str
+    lines_accounted: int
+    summary: dict
+
+
 def execute_benchmark_run(
     context: dg.AssetExecutionContext,
     *,
@@ -87,8 +99,52 @@ def execute_benchmark_run(
     config: InferenceRunConfig,
 ) -> dg.MaterializeResult:
     """Records the run, runs the pipeline with progress reports, loads its outputs, and checks nothing was lost."""
+    run = record_benchmark_run(
+        context, benchmark=benchmark, settings=settings, duckdb=duckdb, config=config, run_id=uuid.uuid4().hex
+    )
+    summary = run.summary
+    figures = [headline.metric for headline in marts.headline_metrics()] + list(RUN_FIGURES)
+    metadata = {
+        "run_id": run.run_id,
+        "dataset_size": run.dataset_size,
+        "predictions": summary["predictions"],
+        "failures": summary["failures"],
+        "batches": summary["batches"],
+        "weights_source": run.weights_source,
+        **{name: summary[name] for name in figures if summary[name] is not None},
+        # Above the measured ceiling: said, never a share over 1 (run_summary leaves utilization null).
+        **({"above_measured_peak": True} if summary["is_above_measured_peak"] else {}),
+    }
+    return dg.MaterializeResult(
+        metadata=readable_metadata(metadata),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=NOTHING_LOST,
+                passed=bool(summary["is_complete"]),
+                metadata={
+                    "inputs": run.dataset_size,
+                    "predictions": summary["predictions"],
+                    "failures": summary["failures"],
+                    "lines_accounted": run.lines_accounted,
+                },
+            )
+        ],
+    )
+
+
+def record_benchmark_run(
+    context: dg.AssetExecutionContext,
+    *,
+    benchmark: BenchmarkSpec,
+    settings: BenchmarkSettings,
+    duckdb: DuckDBResource,
+    config: InferenceRunConfig,
+    run_id: str,
+    sample_items: int | None = None,
+) -> RecordedRun:
+    """Records run `run_id` of the partition's model in `config`, runs its pipeline with progress reports and
+    loads its outputs. `sample_items`: read only the input's first that many items (a tuning's fixed sample)."""
     model = context.partition_key
-    run_id = uuid.uuid4().hex
     run_dir = settings.run_dir(run_id)
     request = benchmark.request(
         model=benchmark.models[model], input_file=run_dir / INPUT_SNAPSHOT, state_dict_path=settings.weights_path(model),
@@ -118,7 +174,8 @@ def execute_benchmark_run(
             "cuda" if batching["device"] == "GPU" else "cpu",
         )
     peak_flops = peak and peak.measured_flops_per_second
-    snapshot, dataset_size = snapshot_input(input_file, run_dir, benchmark.items_limit.get(settings.profile))
+    limits = [limit for limit in (benchmark.items_limit.get(settings.profile), sample_items) if limit is not None]
+    snapshot, dataset_size = snapshot_input(input_file, run_dir, min(limits, default=None))
     record = results.RunRecord(
         run_id=run_id,
         benchmark=benchmark.name,
@@ -193,30 +250,4 @@ def execute_benchmark_run(
     # The run's figures as the marts define them, derived from its rows the moment they landed.
     with duckdb.get_connection() as conn:
         (summary,) = marts.fetch_rows(conn, "SELECT * FROM run_summary WHERE run_id = ?", [run_id])
-    figures = [headline.metric for headline in marts.headline_metrics()] + list(RUN_FIGURES)
-    metadata = {
-        "run_id": run_id,
-        "dataset_size": dataset_size,
-        "predictions": summary["predictions"],
-        "failures": summary["failures"],
-        "batches": summary["batches"],
-        "weights_source": weights["source"],
-        **{name: summary[name] for name in figures if summary[name] is not None},
-        # Above the measured ceiling: said, never a share over 1 (run_summary leaves utilization null).
-        **({"above_measured_peak": True} if summary["is_above_measured_peak"] else {}),
-    }
-    return dg.MaterializeResult(
-        metadata=readable_metadata(metadata),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=NOTHING_LOST,
-                passed=bool(summary["is_complete"]),
-                metadata={
-                    "inputs": dataset_size,
-                    "predictions": summary["predictions"],
-                    "failures": summary["failures"],
-                    "lines_accounted": counts["lines_accounted"],
-                },
-            )
-        ],
-    )
+    return RecordedRun(run_id, dataset_size, weights["source"], counts["lines_accounted"], summary)

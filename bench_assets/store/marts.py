@@ -1,8 +1,9 @@
 """The dbt marts (dbt_metrics/) as Python reads them: where the project is, its one list of headline metrics, and
-the live marts a run or a sweep reads right after its rows land.
+the live marts a run, a sweep or a tuning reads right after its rows land.
 
-`run_summary` and `batch_sweep` are views: DuckDB derives their figures from the raw rows whenever they are read,
-so an asset's metadata shows the marts' own figures without a dbt build per run. A file that has no such views
+`run_summary`, `batch_sweep`, `configuration_agreement` (the accuracy guard) and the tuning marts are views: DuckDB
+derives their figures from the raw rows whenever they are read, so an asset's metadata shows the marts' own
+figures without a dbt build per run, and a tuning judges each trial as the marts do. A file that has no such views
 yet (a new one), or has them from other definitions than the project's current ones (the dbt project changed
 since), gets them from one `dbt run` of those views and their staging. Each view carries, as its comment, the digest of
 the definitions it was made from (a dbt post-hook, also in the warehouse job's `dbt build`).
@@ -27,7 +28,7 @@ from bench_assets.settings import REPO_ROOT
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_metrics"
 # The dbt beside this Python: `make` runs the virtual environment's programs without activating it.
 DBT_EXECUTABLE = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
-LIVE_MARTS = ("run_summary", "batch_sweep")
+LIVE_MARTS = ("run_summary", "batch_sweep", "configuration_agreement", "tuning_trials", "tuned_configuration")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Merging another machine's results file into this one: one warehouse for results from several machines.
 
-Every run (and every sweep) is copied with all its rows, once: a run already here, by `run_id` (a sweep by
-`sweep_id`), is left as it is, so merging the same file twice adds nothing and files merged in either order
-give the same tables. A file written by an older schema is migrated as it is read (the columns it lacks are
+Every run (and every sweep and tuning) is copied with all its rows, once: a run already here, by `run_id` (a
+sweep by `sweep_id`, a tuning by `tuning_id`), is left as it is, so merging the same file twice adds nothing and
+files merged in either order give the same tables. A file written by an older schema is migrated as it is read (the columns it lacks are
 NULL, as create_schema adds them to an old file); one with columns this checkout does not know (a newer schema)
 is refused, before anything is written. All of it lands in one transaction.
 """
@@ -27,6 +27,8 @@ MERGED_TABLES = {
     "metrics": ("runs", "run_id"),
     "sweeps": ("sweeps", "sweep_id"),
     "sweep_batches": ("sweeps", "sweep_id"),
+    "tunings": ("tunings", "tuning_id"),
+    "trials": ("tunings", "tuning_id"),
 }
 
 

@@ -236,6 +236,35 @@ def record_sweep(conn: duckdb.DuckDBPyConnection, sweep: dict, points: list[tupl
         raise
 
 
+def start_tuning(conn: duckdb.DuckDBPyConnection, tuning: dict) -> None:
+    """One tuning of a model (bench_assets/analysis/tuning.py): its sample size and time budget. Its trials are
+    runs like any other, listed in `trials`; the tuning_trials and tuned_configuration marts derive its
+    figures."""
+    create_schema(conn)
+    conn.execute(
+        "INSERT INTO tunings (tuning_id, benchmark, model, profile, sample_items, budget_seconds, dagster_run_id, "
+        "started_at) VALUES ($tuning_id, $benchmark, $model, $profile, $sample_items, $budget_seconds, "
+        "$dagster_run_id, $started_at)",
+        tuning,
+    )
+
+
+def record_trial(
+    conn: duckdb.DuckDBPyConnection, tuning_id: str, trial: int, phase: str, changes: dict, run_id: str | None,
+    outcome: str, reason: str | None,
+) -> None:
+    """A tuning's trial (a row of `trials`): the run config fields it changes from Beam's default, and its run (None: it did not run,
+    `reason` says why)."""
+    conn.execute(
+        "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [tuning_id, trial, phase, json.dumps(changes, sort_keys=True), run_id, outcome, reason],
+    )
+
+
+def finish_tuning(conn: duckdb.DuckDBPyConnection, tuning_id: str) -> None:
+    conn.execute("UPDATE tunings SET ended_at = ? WHERE tuning_id = ?", [now(), tuning_id])
+
+
 def fail_run(conn: duckdb.DuckDBPyConnection, run_id: str, error: str) -> None:
     conn.execute(
         "UPDATE runs SET status = 'failed', ended_at = ?, error = ? WHERE run_id = ?", [now(), error, run_id]

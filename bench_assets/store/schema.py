@@ -95,6 +95,26 @@ CREATE TABLE IF NOT EXISTS sweep_batches (
     latency_us DOUBLE NOT NULL,
     started_at DOUBLE NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tunings (
+    tuning_id VARCHAR PRIMARY KEY,
+    benchmark VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    profile VARCHAR NOT NULL,
+    sample_items INTEGER NOT NULL,
+    budget_seconds DOUBLE NOT NULL,
+    dagster_run_id VARCHAR,
+    started_at TIMESTAMPTZ NOT NULL,
+    ended_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS trials (
+    tuning_id VARCHAR NOT NULL,
+    trial INTEGER NOT NULL,
+    phase VARCHAR NOT NULL,
+    changes JSON NOT NULL,
+    run_id VARCHAR,
+    outcome VARCHAR NOT NULL,
+    reason VARCHAR
+);
 """
 
 # Columns added after the first release: a file written before gains them (NULL in its older rows).

@@ -12,12 +12,7 @@
 with runs as (
     select
         summary.*,
-        case
-            when summary.is_reference_configuration then 'reference'
-            when summary.weights_source = 'seeded_random' then 'not applied: random weights'
-            when agreement.passes then 'passes'
-            else 'fails'
-        end as accuracy_guard
+        {{ accuracy_guard('summary', 'agreement') }} as accuracy_guard
     from {{ ref('run_summary') }} as summary
     left join {{ ref('configuration_agreement') }} as agreement using (run_id)
     where summary.is_complete and summary.inference_items_per_second is not null

@@ -1,0 +1,156 @@
+"""The tuner: a model's best configuration on this machine, in one go. Over a fixed sample of the benchmark's input
+it runs, as ordinary recorded runs, Beam's default; then each accepted value of each run setting alone (what the
+benchmark's spec and run config accept, so a value added to the run settings table is tried without a change
+here), and the batching of the model's latest batch sweep; then it combines the single changes that beat Beam's
+default, fastest first, keeping each addition only while it helps. A change refused alone (fp16 on the CPU) is
+tried again on top of the combination, where it may apply (fp16 once the GPU won).
+
+Each trial's figures and accuracy guard verdict come from the tuning_trials mart (a view over run_summary and
+configuration_agreement), read the moment its rows land; the tuned_configuration mart names the best. The time
+budget is checked before each trial: no trial starts once it is spent, so a tuning overruns it by at most one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from bench_assets.run.run_settings import RUN_SETTINGS
+from bench_assets.spec import BenchmarkSpec
+
+BEAM_DEFAULT = "beam_default"
+SINGLE = "single"
+BATCHING = "batching"
+COMBINATION = "combination"
+BUDGET_SPENT = "time budget spent"
+
+
+def single_changes(benchmark: BenchmarkSpec) -> list[dict]:
+    """Each value of each run setting other than Beam's default, one at a time, in the run settings table's order:
+    for a setting that configures the model, the values the benchmark lists; for where it runs, every value."""
+    default = benchmark.run_config().run_settings()
+    changes = []
+    for setting in RUN_SETTINGS:
+        values = benchmark.configurations.get(setting.name, (setting.default,)) if setting.configures_model else setting.values
+        changes += [{setting.name: value} for value in values if value != default[setting.name]]
+    return changes
+
+
+def batching_change(benchmark: BenchmarkSpec, best_batch_size: int | None) -> dict | None:
+    """The batching a batch sweep of the model found best (its settings, min = max = the size), or, without one,
+    the benchmark's sweep settings alone (a batching mode); None when that is Beam's default batching."""
+    bounds = {} if best_batch_size is None else {"min_batch_size": best_batch_size, "max_batch_size": best_batch_size}
+    return {**benchmark.sweep_settings, **bounds} or None
+
+
+def refusal(benchmark: BenchmarkSpec, changes: dict, cuda_available: bool) -> str | None:
+    """Why a configuration cannot run here (the benchmark or its run config refuses it, or it needs a GPU this
+    machine lacks); None when it can."""
+    try:
+        settings = benchmark.run_settings(**changes)
+    except ValueError as error:
+        return str(error)
+    if settings["device"] == "GPU" and not cuda_available:
+        return "device 'GPU': no CUDA GPU on this machine"
+    return None
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What the tuning_trials mart says of one trial (the columns the tuner decides by)."""
+
+    changes: dict
+    is_eligible: bool
+    ranking_items_per_second: float | None
+
+
+class Tuner:
+    """Runs a tuning's trials in order. `run_trial(changes, run_id)` runs one configuration as the recorded run
+    `run_id` (raising when the run fails); `record(trial, phase, changes, run_id, outcome, reason)` writes the
+    trial's row of `trials`; `judged(trial)` reads the trial's row of the tuning_trials mart."""
+
+    def __init__(
+        self,
+        benchmark: BenchmarkSpec,
+        budget_seconds: float,
+        run_trial: Callable[[dict, str], object],
+        record: Callable[..., None],
+        judged: Callable[[int], dict],
+        log: Callable[[str], None],
+        cuda_available: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.benchmark = benchmark
+        self.budget_seconds = budget_seconds
+        self.run_trial, self.record, self.judged, self.log, self.clock = run_trial, record, judged, log, clock
+        self.cuda_available = torch.cuda.is_available() if cuda_available is None else cuda_available
+        self.started = clock()
+        self.trials = 0
+        self.tried: set[str] = set()  # the run settings of each configuration tried
+
+    def budget_left(self) -> bool:
+        return self.clock() - self.started < self.budget_seconds
+
+    def attempt(self, phase: str, changes: dict) -> Trial | None:
+        """Runs one configuration unless it cannot run here, was tried already or the budget is spent (then
+        records why); returns the mart's judgement of a trial that ran."""
+        reason = refusal(self.benchmark, changes, self.cuda_available)
+        if reason is None:
+            key = json.dumps(self.benchmark.run_settings(**changes), sort_keys=True)
+            if key in self.tried:
+                return None  # the same run settings as an earlier trial (a sweep's best batching is the default)
+            self.tried.add(key)
+        self.trials += 1
+        trial = self.trials
+        if reason is not None:
+            self.record(trial, phase, changes, None, "refused", reason)
+            return None
+        if not self.budget_left():
+            self.record(trial, phase, changes, None, "skipped", BUDGET_SPENT)
+            return None
+        self.log(f"trial {trial} ({phase}): {changes or 'Beam default'}")
+        run_id = uuid.uuid4().hex
+        try:
+            self.run_trial(changes, run_id)
+        except Exception as error:  # one configuration failing (a compilation, say) does not end the tuning
+            self.record(trial, phase, changes, run_id, "failed", f"{type(error).__name__}: {error}")
+            self.log(f"trial {trial} failed: {error}")
+            return None
+        self.record(trial, phase, changes, run_id, "ran", None)
+        row = self.judged(trial)
+        return Trial(changes, bool(row["is_eligible"]), row["ranking_items_per_second"])
+
+    def tune(self, best_batch_size: int | None) -> None:
+        """Beam's default, the single changes, then the combinations of the winners."""
+        default = self.attempt(BEAM_DEFAULT, {})
+        baseline = default.ranking_items_per_second if default and default.is_eligible else None
+        singles = [(SINGLE, changes) for changes in single_changes(self.benchmark)]
+        batching = batching_change(self.benchmark, best_batch_size)
+        if batching is not None:
+            singles.append((BATCHING, batching))
+        winners, refused = [], []
+        for phase, changes in singles:
+            if refusal(self.benchmark, changes, self.cuda_available) is not None:
+                refused.append(changes)
+            trial = self.attempt(phase, changes)
+            if trial and trial.is_eligible and (baseline is None or trial.ranking_items_per_second > baseline):
+                winners.append(trial)
+        winners.sort(key=lambda trial: trial.ranking_items_per_second, reverse=True)
+        if not winners:
+            return
+        current = winners[0]
+        # The winners, then the changes refused alone, where they apply on top of the combination.
+        for changes, was_refused in [(winner.changes, False) for winner in winners[1:]] + [(c, True) for c in refused]:
+            combined = {**current.changes, **changes}
+            if current.changes.keys() & changes.keys():
+                continue  # another value of a setting the combination already sets
+            if was_refused and refusal(self.benchmark, combined, self.cuda_available) is not None:
+                continue
+            trial = self.attempt(COMBINATION, combined)
+            if trial and trial.is_eligible and trial.ranking_items_per_second > current.ranking_items_per_second:
+                current = trial
