@@ -26,7 +26,7 @@ with judged_trials as (
         coalesce(summary.is_beam_default, false) as is_beam_default,
         summary.predictions,
         summary.failures_inference,
-        {{ accuracy_guard('summary', 'agreement') }} as accuracy_guard,
+        case when summary.run_id is not null then {{ accuracy_guard('summary', 'agreement') }} end as accuracy_guard,
         agreement.confident_agreement,
         summary.top1_accuracy,
         summary.wall_seconds,
