@@ -121,15 +121,15 @@ def test_a_tuning_records_every_trial_as_a_run_over_its_sample(bench_resources, 
     ) == [(2,)]
     ((best_run, best_trial),) = query("SELECT run_id, trial FROM tuned_configuration")
     assert best_run in ran and metadata["best_run_id"].value == best_run and metadata["trials_run"].value == 2
-    assert metadata["trials"].value.count("\n") == 2 + len(trials)  # header, rule, a row per trial
+    assert len(metadata["trials"].value.splitlines()) == 2 + len(trials)  # header, rule, a row per trial
 
 
 @pytest.mark.slow
 def test_a_tuning_starts_no_trial_once_its_budget_is_spent(bench_resources, query):
-    metadata = tune_table_rows(bench_resources, budget_seconds=1.0)  # less than any Beam pipeline takes
-    assert query("SELECT phase, outcome, reason FROM trials ORDER BY trial") == [
-        ("beam_default", "ran", None),
-        ("single", "refused", "device 'GPU': scikit-learn's LinearRegression runs on the CPU only"),
-        ("batching", "skipped", BUDGET_SPENT),
+    metadata = tune_table_rows(bench_resources, budget_seconds=0.1)  # less than any Beam pipeline takes
+    trials = query("SELECT phase, outcome, reason FROM trials ORDER BY trial")
+    assert [(phase, outcome) for phase, outcome, _ in trials] == [
+        ("beam_default", "ran"), ("single", "refused"), ("batching", "skipped")
     ]
+    assert "runs on the CPU only" in trials[1][2] and trials[2][2] == BUDGET_SPENT
     assert metadata["trials_run"].value == 1 and metadata["trials_skipped"].value == 1
