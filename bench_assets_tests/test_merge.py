@@ -3,11 +3,13 @@ tables), a file of a newer schema refused, an older one migrated, and the marts 
 side by side."""
 
 import shutil
+from datetime import datetime, timezone
 
 import duckdb
 import pytest
 
 from bench_assets.cli.merge import main as merge
+from bench_assets.store import runs as results
 from bench_assets.store.merge import MERGED_TABLES
 from bench_assets_tests.run_history import HandMadeRun, build_warehouse, fingerprint_with, write_runs
 
@@ -29,8 +31,16 @@ def machines(tmp_path_factory):
     files = {}
     for name, fingerprint, latency_ms in (("amx", AMX_MACHINE, 20.0), ("avx2", AVX2_MACHINE, 40.0)):
         files[name] = root / f"{name}.duckdb"
-        write_runs(files[name], [HandMadeRun("resnet50", [(4, latency_ms)] * 3, fingerprint=fingerprint)
-                                 for _ in range(3)], root / name)
+        run_ids = write_runs(files[name], [HandMadeRun("resnet50", [(4, latency_ms)] * 3, fingerprint=fingerprint)
+                                           for _ in range(3)], root / name)
+        # A tuning whose one trial is the first run: it comes with its trials.
+        with duckdb.connect(str(files[name])) as conn:
+            results.start_tuning(conn, {
+                "tuning_id": name, "benchmark": "image_classification", "model": "resnet50", "profile": "smoke",
+                "sample_items": 12, "budget_seconds": 60.0, "dagster_run_id": None,
+                "started_at": datetime.now(timezone.utc),
+            })
+            results.record_trial(conn, name, 1, "beam_default", {}, run_ids[0], "ran", None)
     return root, files
 
 
@@ -50,6 +60,7 @@ def test_two_machines_files_merged_in_either_order_and_twice_give_the_same_table
 
     assert tables(amx_first) == once == tables(avx2_first)
     assert len(once["runs"]) == 6 and len(once["predictions"]) == 6 * 12
+    assert len(once["tunings"]) == 2 and len(once["trials"]) == 2
     runs_line = next(line for line in printed.splitlines() if line.startswith("runs "))
     assert runs_line.split() == ["runs", "3", "6", "3"]
     assert next(line for line in again.splitlines() if line.startswith("runs ")).split() == ["runs", "6", "6", "0"]
