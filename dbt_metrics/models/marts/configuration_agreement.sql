@@ -1,6 +1,6 @@
 -- A view, so that a tuning reads the guard's verdict on its trial the moment the trial's rows land
 -- (bench_assets/store/marts.py).
-{{ config(materialized='view') }}
+{{ config(materialized='view', post_hook="COMMENT ON VIEW {{ this }} IS '{{ var(\"definitions_digest\", \"\") }}'") }}
 -- The accuracy guard. Every complete run in a configuration other than the reference one (fp32 / contiguous /
 -- unquantized / uncompiled / PyTorch, called fp32 below) is compared, item by item (by input line), with the
 -- latest complete run in the reference configuration of the same model, weights and input (same dataset sha256).

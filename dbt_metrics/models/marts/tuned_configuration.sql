@@ -5,7 +5,7 @@
 -- configuration loading longer but running faster than Beam's default overtakes it after
 -- (L - L_default) / (1 / r_default - 1 / r) items (0 when it loads no slower). A view, read by the tuning asset the
 -- moment its last trial lands.
-{{ config(materialized='view') }}
+{{ config(materialized='view', post_hook="COMMENT ON VIEW {{ this }} IS '{{ var(\"definitions_digest\", \"\") }}'") }}
 with tuned_trials as (
     select * from {{ ref('tuning_trials') }}
 ),

@@ -7,7 +7,7 @@
 -- set apart (end to end where the runner reports no load), as in best_configuration. The front (is_on_front):
 -- the eligible trials no other eligible trial of the tuning beats on that rate, p99 batch latency and cost per
 -- 1,000 inferences at once (a cost nobody priced does not count against a trial).
-{{ config(materialized='view') }}
+{{ config(materialized='view', post_hook="COMMENT ON VIEW {{ this }} IS '{{ var(\"definitions_digest\", \"\") }}'") }}
 with judged_trials as (
     select
         listed.tuning_id,
