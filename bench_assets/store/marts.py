@@ -50,7 +50,8 @@ def definitions_digest() -> str:
     """A digest of the dbt project's definitions (models, macros, seeds, project file): views made from other
     definitions are stale."""
     files = sorted(
-        path for folder in ("models", "macros", "seeds") for path in (DBT_PROJECT_DIR / folder).rglob("*") if path.is_file()
+        path for folder in ("models", "macros", "seeds") for path in (DBT_PROJECT_DIR / folder).rglob("*")
+        if path.suffix in DEFINITION_SUFFIXES  # not the bytecode a test's import of a Python model leaves
     ) + [DBT_PROJECT_DIR / "dbt_project.yml"]
     digest = hashlib.sha256()
     for path in files:
