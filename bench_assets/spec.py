@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from bench_assets.run.configuration import (
-    ONNX_METRICS_NAMESPACE, PRECISIONS, PYTORCH_METRICS_NAMESPACE, ModelConfiguration,
+    BACKEND_METRICS_NAMESPACES, PRECISIONS, PYTORCH_METRICS_NAMESPACE, ModelConfiguration,
 )
 from bench_assets.run.run_config import InferenceRunConfig
 
@@ -163,8 +163,9 @@ class BenchmarkSpec:
         )
 
     def metrics_namespace(self, configuration: ModelConfiguration) -> str:
-        """Where the run's Beam model handler reports its metrics: Beam's ONNX handler has a namespace of its own."""
-        return ONNX_METRICS_NAMESPACE if configuration.backend == "onnxruntime" else self.beam_metrics_namespace
+        """Where the run's Beam model handler reports its metrics: the ONNX Runtime and OpenVINO handlers have a
+        namespace each."""
+        return BACKEND_METRICS_NAMESPACES.get(configuration.backend, self.beam_metrics_namespace)
 
     @property
     def weights_asset_name(self) -> str:

@@ -1,15 +1,24 @@
 """Run configurations: precision (bf16/fp16 autocast), memory layout (channels_last), quantization, torch.compile
-and the ONNX Runtime backend, applied where Beam builds the model, recorded with the run, part of what makes runs
-comparable, and refused before any work where the benchmark cannot run them."""
+and the ONNX Runtime and OpenVINO backends, applied where Beam builds the model, recorded with the run, part of what
+makes runs comparable, and refused before any work where the benchmark cannot run them."""
 
 import pytest
 import torch
 from apache_beam.ml.inference.pytorch_inference import default_tensor_inference_fn
 from torch._dynamo.utils import counters as dynamo_counters
+from transformers import BertConfig
 
+from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
+from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
+from bench_assets.benchmarks.language_modeling.models import build_bert_for_masked_lm
+from bench_assets.benchmarks.sentiment import pipeline as sentiment
+from bench_assets.defs.benchmarks import BENCHMARK_DEFINITIONS
 from bench_assets.vision.imagenet import build_timm_model
 from bench_assets.run.configuration import ModelConfiguration
-from bench_assets.pipeline.model_handlers import AutocastInference, configure_model
+from bench_assets.pipeline.model_handlers import (
+    RUNTIME_HANDLERS, AutocastInference, configure_model, import_openvino, sentence_inputs,
+)
+from bench_assets.spec import ModelSpec
 from bench_assets_tests.assets import (
     image_classification_run,
     image_model_weights,
@@ -20,6 +29,13 @@ from bench_assets_tests.assets import (
 )
 from bench_assets_tests.conftest import materialize
 from bench_assets_tests.test_bad_config import assert_nothing_started, step_error
+from bench_assets_tests.test_sentiment import TINY_DISTILBERT
+
+table_rows_run = BENCHMARK_DEFINITIONS["table_rows"].run
+TINY_BERT = ModelSpec(
+    "tiny-bert", "language_modeling", build_bert_for_masked_lm,
+    {"config": BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)},
+)
 
 
 def run_config(asset: str, **config) -> dict:
@@ -37,8 +53,11 @@ def run_config(asset: str, **config) -> dict:
          "quantization 'dynamic_int8' does not apply to the image_classification benchmark; accepted values: ['none']"),
         (language_modeling_run, "all-minilm-l6-v2", {"quantization": "dynamic_int8", "precision": "bf16"},
          "quantization 'dynamic_int8' runs on device 'CPU' in precision 'fp32'"),
-        (language_modeling_run, "all-minilm-l6-v2", {"backend": "onnxruntime"},
-         "backend 'onnxruntime' does not apply to the language_modeling benchmark; accepted values: ['pytorch']"),
+        (table_rows_run, "linear_regression", {"backend": "openvino"},
+         "backend 'openvino' does not apply to the table_rows benchmark; accepted values: ['pytorch']"),
+        (language_modeling_run, "all-minilm-l6-v2", {"backend": "openvino", "quantization": "dynamic_int8"},
+         "quantization 'dynamic_int8' does not apply with backend 'openvino' (it runs the exported fp32 model as it "
+         "is, on OpenVINO's CPU plugin); accepted values: ['none']"),
         (image_classification_run, "efficientnet_lite0", {"backend": "onnxruntime", "precision": "bf16"},
          "precision 'bf16' does not apply with backend 'onnxruntime' (it runs the exported fp32 model as it is, on "
          "ONNX Runtime's CPU provider); accepted values: ['fp32']"),
@@ -110,25 +129,27 @@ def test_configured_runs_are_recorded_apart_and_predict_what_fp32_predicts(bench
 
 
 @pytest.mark.slow
-def test_onnxruntime_runs_the_exported_model_and_predicts_what_pytorch_predicts(bench_resources, query, no_network):
+def test_onnxruntime_and_openvino_run_the_converted_model_and_predict_what_pytorch_predicts(bench_resources, query, no_network):
     materialize([openimage_sample], bench_resources)
-    for config in ({}, {"backend": "onnxruntime"}):
+    for config in ({}, {"backend": "onnxruntime"}, {"backend": "openvino"}):
         result = materialize([image_model_weights, image_classification_run], bench_resources, partition_key="efficientnet_lite0",
                              run_config=run_config("image_classification_run", **config))
         assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
 
     runs = query("SELECT run_id, batching ->> 'backend', comparison_key, status FROM runs ORDER BY started_at")
-    (pytorch, _, pytorch_key, _), (onnxruntime, _, onnxruntime_key, _) = runs
-    assert [row[1] for row in runs] == ["pytorch", "onnxruntime"] and pytorch_key != onnxruntime_key
+    assert [row[1] for row in runs] == ["pytorch", "onnxruntime", "openvino"] and len({row[2] for row in runs}) == 3
     assert {row[3] for row in runs} == {"finished"}
-    # Beam's ONNX handler reports under its own namespace, its model loading (the export) included.
-    beam_metrics = dict(query("SELECT metric, value FROM metrics WHERE run_id = ? AND namespace = 'BeamML_Onnx'", [onnxruntime]))
-    assert beam_metrics["num_inferences"] == 23 and beam_metrics["mean_load_model_latency_milli_secs"] > 0
-    # Item by item against PyTorch (the real weights): the same fp32 graph, so the same scores but for rounding.
-    (items, largest_difference), = query("""
-        SELECT count(*), max(abs(o.score - p.score))
-        FROM predictions o JOIN predictions p USING (line) WHERE o.run_id = ? AND p.run_id = ?""", [onnxruntime, pytorch])
-    assert items == 23 and largest_difference < 1e-3
+    pytorch = runs[0][0]
+    for (run_id, _, _, _), namespace in zip(runs[1:], ("BeamML_Onnx", "BeamML_OpenVINO")):
+        # Each runtime's handler reports under its own namespace, its model loading (the conversion) included.
+        beam_metrics = dict(query("SELECT metric, value FROM metrics WHERE run_id = ? AND namespace = ?", [run_id, namespace]))
+        assert beam_metrics["num_inferences"] == 23 and beam_metrics["mean_load_model_latency_milli_secs"] > 0
+        # Item by item against PyTorch (the real weights, the labelled photos): the same fp32 graph, so the same
+        # top-1 class and the same scores but for rounding.
+        (items, same_class, largest_difference), = query("""
+            SELECT count(*), count(*) FILTER (WHERE r.predicted_index = p.predicted_index), max(abs(r.score - p.score))
+            FROM predictions r JOIN predictions p USING (line) WHERE r.run_id = ? AND p.run_id = ?""", [run_id, pytorch])
+        assert items == same_class == 23 and largest_difference < 1e-3
 
 
 @pytest.mark.slow
@@ -148,3 +169,48 @@ def test_a_compiled_model_compiles_in_the_model_loading_not_in_its_batches(bench
     assert (compile_setting, status) == ("torch.compile", "finished")
     batch_sizes = {size for (size,) in query("SELECT batch_size FROM batches WHERE run_id = ?", [run_id])}
     assert len(batch_sizes) > 1
+
+
+# torch.onnx's export takes some 8 s even for a tiny BERT: the ONNX Runtime cases run with the slow tests.
+@pytest.mark.parametrize("backend", [pytest.param("onnxruntime", marks=pytest.mark.slow), "openvino"])
+@pytest.mark.parametrize(
+    "model, tokenize, inference, inputs",
+    [
+        # Masked words: a batch padded to its longest sentence, the attention mask hiding the padding.
+        (TINY_BERT, language_modeling.tokenize_masked, language_modeling.MaskedWordInference(103, 0),
+         sentence_inputs(language_modeling.MODEL_INPUTS, language_modeling.TYPICAL_TOKENS)),
+        # Sentiment: every sentence padded to 128 tokens.
+        (TINY_DISTILBERT, sentiment.tokenize, sentiment.SequenceClassificationInference(),
+         sentence_inputs(sentiment.MODEL_INPUTS, sentiment.MAX_LENGTH)),
+    ],
+    ids=["masked_word", "sentiment"],
+)
+def test_a_runtime_scores_bert_models_as_pytorch_does_at_any_batch_size_and_length(
+    tmp_path, backend, model, tokenize, inference, inputs
+):
+    torch.manual_seed(0)
+    pytorch_model = model.build().eval()
+    weights = tmp_path / "weights.pt"
+    torch.save(pytorch_model.state_dict(), weights)
+    handler = RUNTIME_HANDLERS[backend](spec=model, state_dict_path=str(weights), inputs=inputs, inference_fn=inference)
+    runtime_model = handler.load_model()
+    texts = ["The cat sat on the mat .", "A much longer sentence about the market and the fresh bread they sell .",
+             "Rain again ."]
+    tokenizer = load_bert_tokenizer()
+    batch = [tokenize(tokenizer, text) for text in texts]
+    # Batches of other sizes and lengths than the conversion's example: both dimensions are dynamic.
+    for items in (batch, batch[:1]):
+        expected = torch.stack([result.inference for result in inference(items, pytorch_model, "cpu")])
+        scores = torch.stack([result.inference for result in handler.run_inference(items, runtime_model)])
+        # Random weights: scores, not argmax (near-ties may flip), within fp32 rounding.
+        torch.testing.assert_close(scores, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_openvino_is_imported_with_its_telemetry_declined():
+    import openvino_telemetry
+    from openvino_telemetry.utils.opt_in_checker import OptInChecker
+
+    import_openvino()
+    # OpenVINO sends usage events at import and at conversion unless its consent file says no.
+    assert open(OptInChecker().consent_file()).read() == "0"
+    assert openvino_telemetry.Telemetry().consent is False

@@ -22,7 +22,10 @@ import psutil
 import torch
 
 # What runs a benchmark's model: recorded with each run, so a change of version is seen at a change point.
-PACKAGES = ("torch", "torchvision", "apache-beam", "dagster", "transformers", "timm", "duckdb", "onnxruntime", "scikit-learn")
+PACKAGES = (
+    "torch", "torchvision", "apache-beam", "dagster", "transformers", "timm", "duckdb", "onnxruntime", "openvino",
+    "scikit-learn",
+)
 
 # The /proc/cpuinfo flags of the instruction sets inference kernels choose between (x86).
 INSTRUCTION_SETS = (

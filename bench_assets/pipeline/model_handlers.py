@@ -1,21 +1,24 @@
 """Beam model handlers as every benchmark uses them: keyed by (line, item), batches timed, weights loaded safely,
-the model run as the run's configuration says (precision, memory layout, quantization, compilation, and PyTorch
-or ONNX Runtime)."""
+the model run as the run's configuration says (precision, memory layout, quantization, compilation, and PyTorch,
+ONNX Runtime or OpenVINO)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
+import numpy as np
 import onnxruntime
 import torch
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.ml.inference.base import KeyedModelHandler
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler
 from apache_beam.ml.inference.onnx_inference import OnnxModelHandlerNumpy
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedTensor, PytorchModelHandlerTensor
+from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
 
-from bench_assets.run.configuration import ModelConfiguration
+from bench_assets.run.configuration import OPENVINO_METRICS_NAMESPACE, ModelConfiguration
 from bench_assets.pipeline.batch_timing import TimedInference
 from bench_assets.spec import ModelSpec
 
@@ -137,70 +140,197 @@ def keyed_pytorch_handler(
     )
 
 
-class OnnxSessionModel:
-    """An ONNX Runtime session called as a PyTorch model is (a batched tensor in, a tensor out), so that the
-    benchmarks' inference functions and row fields run unchanged: the batch goes to the session as numpy, the
-    outputs come back as torch tensors."""
+@dataclass(frozen=True)
+class ModelInputs:
+    """How a benchmark's inference function calls its model, for running the model outside PyTorch (ONNX Runtime,
+    OpenVINO): the inputs by name, with an example of each for one item (its sizes in `dynamic_dims` vary from batch
+    to batch), and whether the model is a Hugging Face model (called with the named tensors, read through its
+    `.logits`) or takes one batched tensor and gives one."""
 
-    def __init__(self, session: onnxruntime.InferenceSession):
-        self._session = session
-        self._input_name = session.get_inputs()[0].name
+    examples: Mapping[str, torch.Tensor]
+    dynamic_dims: tuple[int, ...] = (0,)
+    hugging_face: bool = False
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self._session.run(None, {self._input_name: batch.numpy()})[0])
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.examples)
 
 
-class ExportedOnnxHandler(OnnxModelHandlerNumpy):
-    """Beam's ONNX Runtime handler over the model a PyTorch run would load: in load_model, `spec`'s architecture
-    with its state dict (loaded with `weights_only`), exported with torch.onnx (its batch dimension dynamic) to a
-    temporary file, and an ONNX Runtime session over it on the CPU with PyTorch's thread count; so Beam's
-    load-model latency includes the export. Items are single tensors of `item_shape`."""
+def tensor_inputs(item_shape: tuple[int, ...]) -> ModelInputs:
+    """A model of one batched tensor of `item_shape` items (an image model's), its batch size dynamic."""
+    return ModelInputs({"items": torch.zeros(1, *item_shape)})
 
-    def __init__(self, *, spec: ModelSpec, state_dict_path: str, item_shape: tuple[int, ...], inference_fn, **batching):
-        # Beam's handler would read an ONNX file from model_uri; this one makes it from the state dict.
-        super().__init__(
-            model_uri=state_dict_path, providers=["CPUExecutionProvider"], inference_fn=inference_fn, **batching
-        )
+
+def sentence_inputs(names: tuple[str, ...], tokens: int) -> ModelInputs:
+    """A Hugging Face text model of the token tensors `names` (input_ids, attention_mask, ...), its batch size and
+    sentence length dynamic; `tokens`: the example's length."""
+    return ModelInputs(
+        {name: torch.ones(1, tokens, dtype=torch.long) for name in names}, dynamic_dims=(0, 1), hugging_face=True
+    )
+
+
+class PositionalModel(torch.nn.Module):
+    """The model with its inputs as positional tensors in ModelInputs' order and one tensor out (a Hugging Face
+    model's logits): the form torch.onnx.export and openvino.convert_model trace."""
+
+    def __init__(self, model: torch.nn.Module, inputs: ModelInputs):
+        super().__init__()
+        self.model = model
+        self._inputs = inputs
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        if self._inputs.hugging_face:
+            return self.model(**dict(zip(self._inputs.names, tensors))).logits
+        return self.model(*tensors)
+
+
+@dataclass(frozen=True)
+class LogitsOutput:
+    """A Hugging Face model's output, as far as the benchmarks' inference functions read it."""
+
+    logits: torch.Tensor
+
+
+class RuntimeModel:
+    """A model run by ONNX Runtime or OpenVINO, called as the PyTorch model is (one batched tensor, or a Hugging Face
+    model's named tensors), so that the benchmarks' inference functions and row fields run unchanged: the inputs go
+    to the runtime as numpy arrays in ModelInputs' order, the output comes back a torch tensor (as `.logits` for a
+    Hugging Face model). `infer`: the runtime's call, arrays in, the model's one output array out."""
+
+    def __init__(self, infer: Callable[[list[np.ndarray]], np.ndarray], inputs: ModelInputs):
+        self._infer = infer
+        self._inputs = inputs
+
+    def __call__(self, *tensors: torch.Tensor, **named: torch.Tensor):
+        tensors = tensors + tuple(named[name] for name in self._inputs.names[len(tensors):])
+        output = torch.from_numpy(self._infer([tensor.numpy() for tensor in tensors]))
+        return LogitsOutput(output) if self._inputs.hugging_face else output
+
+
+class FromPyTorchModel:
+    """For the model handlers that run a model outside PyTorch: in Beam's load_model they build `spec`'s
+    architecture with the state dict a PyTorch run would load (`weights_only`) and convert it there, so Beam's
+    load-model latency includes the conversion. Batches are run by the inference function a PyTorch handler would
+    take, called as Beam's PyTorch handlers call theirs (batch, model, device, inference args, model id), so that
+    the same inference functions, batch timing and chunking serve every backend."""
+
+    def __init__(self, *, spec: ModelSpec, state_dict_path: str, inputs: ModelInputs, inference_fn: Callable,
+                 **handler_kwargs):
+        super().__init__(**handler_kwargs)
         self._spec = spec
         self._state_dict_path = state_dict_path
-        self._item_shape = item_shape
+        self._inputs = inputs
+        self._inference_fn = inference_fn
 
-    def load_model(self) -> OnnxSessionModel:
+    def pytorch_model(self) -> PositionalModel:
         model = self._spec.build()
         with FileSystems.open(self._state_dict_path, "rb") as state_dict:
             model.load_state_dict(torch.load(state_dict, weights_only=True))
-        model.eval()
+        return PositionalModel(model, self._inputs).eval()
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        return tuple(self._inputs.examples.values())
+
+    def run_inference(self, batch, model: RuntimeModel, inference_args=None):
+        return self._inference_fn(batch, model, torch.device("cpu"), inference_args or {}, self._state_dict_path)
+
+    def get_num_bytes(self, batch) -> int:
+        # Items are tensors or dicts of tensors (Beam's ONNX handler would count numpy arrays).
+        return sum(
+            sum(tensor.nbytes for tensor in item.values()) if isinstance(item, Mapping) else item.nbytes
+            for item in batch
+        )
+
+
+class ExportedOnnxHandler(FromPyTorchModel, OnnxModelHandlerNumpy):
+    """Beam's ONNX Runtime handler over the model a PyTorch run would load, exported with torch.onnx (its dynamic
+    dimensions dynamic, a Hugging Face model's attention mask an input like its token ids) to a temporary file,
+    and an ONNX Runtime session over it on the CPU with PyTorch's thread count."""
+
+    def __init__(self, **kwargs):
+        # Beam's handler would read an ONNX file from model_uri; this one makes it from the state dict.
+        super().__init__(model_uri=kwargs["state_dict_path"], providers=["CPUExecutionProvider"], **kwargs)
+
+    def load_model(self) -> RuntimeModel:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()  # the cores PyTorch would run on
+        dynamic = {dim: torch.export.Dim.DYNAMIC for dim in self._inputs.dynamic_dims}
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "model.onnx")
             torch.onnx.export(
-                model,
-                (torch.zeros(1, *self._item_shape),),
+                self.pytorch_model(),
+                self.example_inputs(),
                 path,
-                input_names=["items"],
-                dynamic_shapes=({0: torch.export.Dim.DYNAMIC},),
+                input_names=list(self._inputs.names),
+                # One entry, for forward's *tensors: a shape spec per tensor.
+                dynamic_shapes=(tuple(dynamic for _ in self._inputs.names),),
                 verbose=False,
             )
             # The session reads the file (and its external weights) now: the folder may go once it exists.
-            return OnnxSessionModel(onnxruntime.InferenceSession(path, sess_options=options, providers=self._providers))
-
-    def run_inference(self, batch, model: OnnxSessionModel, inference_args=None):
-        # Called as Beam's PyTorch handlers call theirs (batch, model, device, inference args, model id), so that the
-        # same inference functions, batch timing and chunking serve both backends.
-        return self._model_inference_fn(batch, model, torch.device("cpu"), inference_args or {}, self._state_dict_path)
+            session = onnxruntime.InferenceSession(path, sess_options=options, providers=self._providers)
+        names = self._inputs.names
+        return RuntimeModel(lambda arrays: session.run(None, dict(zip(names, arrays)))[0], self._inputs)
 
 
-def keyed_onnx_handler(
-    spec: ModelSpec, state_dict_path: str, inference_fn: Callable, item_shape: tuple[int, ...], **batching
+def import_openvino():
+    """The openvino module, imported once its telemetry is declined. OpenVINO sends usage events (at its import, at
+    each conversion) unless the consent file of openvino_telemetry (~/intel/openvino_telemetry) says no; runs are
+    offline, so the file is written to say no before the first import. (Its opt_in_out --opt_out would send one
+    last event to say so.)"""
+    if not OptInChecker().update_result(ConsentCheckResult.DECLINED):
+        raise RuntimeError(
+            f"cannot write {OptInChecker().consent_file()} to decline OpenVINO's telemetry: OpenVINO would try to "
+            "send usage data"
+        )
+    import openvino
+
+    return openvino
+
+
+class OpenVinoHandler(FromPyTorchModel, ModelHandler):
+    """A Beam model handler running the model a PyTorch run would load on OpenVINO: converted in memory with
+    openvino.convert_model (every input dimension dynamic) and compiled for OpenVINO's CPU plugin in fp32 (on a CPU
+    with bf16 instructions the plugin would otherwise compute in bf16) with PyTorch's thread count."""
+
+    def load_model(self) -> RuntimeModel:
+        openvino = import_openvino()
+        converted = openvino.convert_model(self.pytorch_model(), example_input=self.example_inputs())
+        compiled = openvino.Core().compile_model(converted, "CPU", {
+            "INFERENCE_NUM_THREADS": torch.get_num_threads(),  # the cores PyTorch would run on
+            "INFERENCE_PRECISION_HINT": "f32",
+        })
+        return RuntimeModel(lambda arrays: compiled(arrays)[0], self._inputs)
+
+    def get_metrics_namespace(self) -> str:
+        return OPENVINO_METRICS_NAMESPACE
+
+
+RUNTIME_HANDLERS = {"onnxruntime": ExportedOnnxHandler, "openvino": OpenVinoHandler}
+
+
+def keyed_model_handler(
+    pytorch_handler_class: type,
+    spec: ModelSpec,
+    state_dict_path: str,
+    inference_fn: Callable,
+    device: str,
+    inputs: ModelInputs,
+    example_forward: Callable | None = None,
+    **batching,
 ) -> KeyedModelHandler:
-    """Beam's ONNX Runtime handler running `spec` exported at load (ExportedOnnxHandler), its batches timed, keyed
-    so failures keep their line. `inference_fn`: one a PyTorch handler would take, run on the session's model."""
+    """The keyed handler of `spec` on the run's backend: Beam's PyTorch handler `pytorch_handler_class` (see
+    keyed_pytorch_handler), or the model converted at load for ONNX Runtime or OpenVINO (on the CPU; `inputs`: how
+    `inference_fn` calls the model), its batches timed, keyed so failures keep their line."""
+    backend = spec.configuration.backend
+    if backend == "pytorch":
+        return keyed_pytorch_handler(
+            pytorch_handler_class, spec, state_dict_path, inference_fn, device, example_forward, **batching
+        )
     return KeyedModelHandler(
-        ExportedOnnxHandler(
+        RUNTIME_HANDLERS[backend](
             spec=spec,
             state_dict_path=state_dict_path,
-            item_shape=item_shape,
+            inputs=inputs,
             inference_fn=TimedInference(inference_fn),
             **batching,
         )

@@ -16,9 +16,12 @@ QUANTIZATIONS = accepted_values("quantization")
 COMPILERS = accepted_values("compile")
 BACKENDS = accepted_values("backend")
 DECODES = accepted_values("decode")
-# Where Beam's model handlers report their RunInference metrics: its PyTorch handlers, and its ONNX handler.
+# Where the model handlers report their RunInference metrics: Beam's PyTorch handlers, its ONNX handler, and the
+# OpenVINO handler (bench_assets/pipeline/model_handlers.py; Beam has none).
 PYTORCH_METRICS_NAMESPACE = "BeamML_PyTorch"
 ONNX_METRICS_NAMESPACE = "BeamML_Onnx"
+OPENVINO_METRICS_NAMESPACE = "BeamML_OpenVINO"
+BACKEND_METRICS_NAMESPACES = {"onnxruntime": ONNX_METRICS_NAMESPACE, "openvino": OPENVINO_METRICS_NAMESPACE}
 
 ModelConfiguration = make_dataclass(
     "ModelConfiguration", [(setting.name, str, setting.default) for setting in MODEL_SETTINGS], frozen=True

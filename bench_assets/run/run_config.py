@@ -10,9 +10,10 @@ import dagster as dg
 from bench_assets.pipeline.runner import RunnerSettings
 from bench_assets.run.run_settings import RUN_SETTINGS
 
-# The onnxruntime backend runs the exported fp32 graph as it is, on ONNX Runtime's CPU provider (the onnxruntime
-# package has no CUDA one): nothing PyTorch would apply to the model applies to it.
-ONNXRUNTIME_SETTINGS = {
+# The onnxruntime and openvino backends run the exported fp32 graph as it is, on the runtime's CPU provider or
+# plugin (the onnxruntime package has no CUDA one): nothing PyTorch would apply to the model applies to them.
+RUNTIMES = {"onnxruntime": "ONNX Runtime's CPU provider", "openvino": "OpenVINO's CPU plugin"}
+RUNTIME_SETTINGS = {
     "device": ("CPU",),
     "precision": ("fp32",),
     "memory_format": ("contiguous",),
@@ -50,12 +51,13 @@ class RunConfigBase(dg.Config):
                 f"quantization {chosen['quantization']!r} runs on device 'CPU' in precision 'fp32' (int8 weights, fp32 "
                 f"activations); got device {chosen['device']!r}, precision {chosen['precision']!r}"
             )
-        if chosen["backend"] == "onnxruntime":
-            for name, accepted in ONNXRUNTIME_SETTINGS.items():
+        if chosen["backend"] in RUNTIMES:
+            for name, accepted in RUNTIME_SETTINGS.items():
                 if chosen[name] not in accepted:
                     raise ValueError(
-                        f"{name} {chosen[name]!r} does not apply with backend 'onnxruntime' (it runs the "
-                        f"exported fp32 model as it is, on ONNX Runtime's CPU provider); accepted values: {list(accepted)}"
+                        f"{name} {chosen[name]!r} does not apply with backend {chosen['backend']!r} (it runs the "
+                        f"exported fp32 model as it is, on {RUNTIMES[chosen['backend']]}); accepted values: "
+                        f"{list(accepted)}"
                     )
         return {"min_batch_size": self.min_batch_size, "max_batch_size": self.max_batch_size, **chosen}
 

@@ -50,8 +50,9 @@ RUN_SETTINGS = (
         "torch.compile: TorchDynamo captures the graph and Inductor compiles it, in Beam's model loading",
     ),
     RunSetting(
-        "backend", ("pytorch", "onnxruntime"),
-        "onnxruntime: the model exported with torch.onnx and run by ONNX Runtime through Beam's ONNX handler",
+        "backend", ("pytorch", "onnxruntime", "openvino"),
+        "onnxruntime: the model exported with torch.onnx and run by ONNX Runtime through Beam's ONNX handler; "
+        "openvino: the model converted with openvino.convert_model and run by OpenVINO's CPU plugin in fp32",
     ),
     RunSetting(
         "decode", ("full", "reduced"),

@@ -28,7 +28,7 @@ from torchvision import transforms
 from bench_assets.datasets.images import LABELS_FILE, OPENIMAGE_SAMPLE, read_labels
 from bench_assets.vision.imagenet import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
 from bench_assets.pipeline.failures import FAILED, PREPROCESS, READ, failure_row
-from bench_assets.pipeline.model_handlers import keyed_onnx_handler, keyed_pytorch_handler
+from bench_assets.pipeline.model_handlers import keyed_model_handler, tensor_inputs
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
 from bench_assets.spec import ModelSpec, PipelineRequest
@@ -217,14 +217,12 @@ def model_handler(
     inference_fn: Callable = default_tensor_inference_fn,
     example_forward: Callable | None = None,
 ):
-    """The keyed handler of an image benchmark, on the run's backend: Beam's PyTorch tensor handler, or Beam's ONNX
-    Runtime handler over the model exported at load (on the CPU; `inference_fn` then runs on the session).
+    """The keyed handler of an image benchmark, on the run's backend: Beam's PyTorch tensor handler, or the model
+    converted at load for ONNX Runtime or OpenVINO (on the CPU; `inference_fn` then runs on the runtime's model).
     `example_forward`: what compiles the model (None where the benchmark offers no compilation)."""
-    batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
-    if spec.configuration.backend == "onnxruntime":
-        return keyed_onnx_handler(spec, state_dict_path, inference_fn, IMAGE_SHAPE, **batching)
-    return keyed_pytorch_handler(
-        PytorchModelHandlerTensor, spec, state_dict_path, inference_fn, device, example_forward, **batching
+    return keyed_model_handler(
+        PytorchModelHandlerTensor, spec, state_dict_path, inference_fn, device, tensor_inputs(IMAGE_SHAPE),
+        example_forward, min_batch_size=min_batch_size, max_batch_size=max_batch_size,
     )
 
 

@@ -18,7 +18,7 @@ BENCHMARK = BenchmarkSpec(
     weights_asset="image_model_weights",
     example_forward=forward_example_images,
     user_model_builders={"torchvision": build_torchvision_model, "timm": build_timm_model},
-    # Items are single tensors: the model exports to ONNX as it is (backend onnxruntime).
+    # Items are single tensors: the model exports as it is (backends onnxruntime and openvino).
     configurations={
         "precision": PRECISIONS, "memory_format": MEMORY_FORMATS, "compile": COMPILERS, "backend": BACKENDS,
         "decode": DECODES,

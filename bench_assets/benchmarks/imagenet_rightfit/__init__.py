@@ -20,7 +20,7 @@ BENCHMARK = BenchmarkSpec(
     example_forward=forward_example_images,  # 224 x 224, as image classification
     build_pipeline=build_run,
     run_config=RightfitRunConfig,
-    # Items are single tensors: the model exports to ONNX as it is (backend onnxruntime).
+    # Items are single tensors: the model exports as it is (backends onnxruntime and openvino).
     configurations={
         "precision": PRECISIONS, "memory_format": MEMORY_FORMATS, "compile": COMPILERS, "backend": BACKENDS,
         "decode": DECODES,

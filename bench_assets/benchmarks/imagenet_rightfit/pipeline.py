@@ -55,7 +55,7 @@ def rightfit_transform() -> transforms.Compose:
 
 class ChunkedInference:
     """Beam's default tensor inference over consecutive chunks of a batch, results concatenated in order (the model
-    a PyTorch module, or under the onnxruntime backend the ONNX Runtime session called as one)."""
+    a PyTorch module, or under the onnxruntime and openvino backends the runtime's model called as one)."""
 
     def __init__(self, chunk_size: int):
         if chunk_size < 1:

@@ -4,7 +4,7 @@ sentence of a generated corpus."""
 from bench_assets.datasets.sentences import SENTENCE_CORPUS
 from bench_assets.benchmarks.language_modeling.models import LANGUAGE_MODELING, LANGUAGE_MODELS, build_masked_lm_from_folder
 from bench_assets.benchmarks.language_modeling.pipeline import LanguageModelingRunConfig, build_run, forward_example_sentences
-from bench_assets.run.configuration import COMPILERS, PRECISIONS, QUANTIZATIONS
+from bench_assets.run.configuration import BACKENDS, COMPILERS, PRECISIONS, QUANTIZATIONS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -18,6 +18,7 @@ BENCHMARK = BenchmarkSpec(
     weights_asset="language_model_weights",
     example_forward=forward_example_sentences,
     user_model_builders={"huggingface": build_masked_lm_from_folder},
-    # Linear layers: int8 pays off. Inputs are a dict of tensors: not exported to ONNX here.
-    configurations={"precision": PRECISIONS, "quantization": QUANTIZATIONS, "compile": COMPILERS},
+    # Linear layers: int8 pays off. The inputs (token ids, attention mask) export with their batch size and sentence
+    # length dynamic (backends onnxruntime and openvino).
+    configurations={"precision": PRECISIONS, "quantization": QUANTIZATIONS, "compile": COMPILERS, "backend": BACKENDS},
 )

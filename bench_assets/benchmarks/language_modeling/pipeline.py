@@ -32,7 +32,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
 from bench_assets.datasets.sentences import mask_last_word
-from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
+from bench_assets.pipeline.model_handlers import keyed_model_handler, sentence_inputs
 from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
@@ -49,6 +49,8 @@ MAX_TOKENS = 512
 SORT_WINDOW = 512
 # The corpus's mean sentence length in BERT tokens (23.6 over 50,000 sentences): the shape FLOPs are counted at.
 TYPICAL_TOKENS = 24
+# The tensors MaskedWordInference gives the model, each padded to the batch's longest sentence.
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def forward_example_sentences(model: torch.nn.Module, items: int = 1, device: str | torch.device = "cpu"):
@@ -158,18 +160,19 @@ def model_handler(
     spec: ModelSpec, state_dict_path: str, batching_mode: str, min_batch_size: int, max_batch_size: int, device: str,
     example_forward: Callable | None = None,
 ):
-    """`example_forward`: the benchmark's, to compile the model with."""
+    """On the run's backend (see keyed_model_handler). `example_forward`: the benchmark's, to compile the model with."""
     tokenizer = load_bert_tokenizer()
     if batching_mode == BEAM_EXAMPLE:
         batching = {"min_batch_size": 1, "max_batch_size": 1}
     else:
         batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
-    return keyed_pytorch_handler(
+    return keyed_model_handler(
         PytorchModelHandlerKeyedTensor,
         spec,
         state_dict_path,
         MaskedWordInference(tokenizer.mask_token_id, tokenizer.pad_token_id),
         device,
+        sentence_inputs(MODEL_INPUTS, TYPICAL_TOKENS),
         example_forward,
         **batching,
     )

@@ -8,7 +8,7 @@ from bench_assets.benchmarks.sentiment.models import (
     build_sequence_classifier_from_folder,
 )
 from bench_assets.benchmarks.sentiment.pipeline import build_run, forward_example_sentences
-from bench_assets.run.configuration import COMPILERS, PRECISIONS, QUANTIZATIONS
+from bench_assets.run.configuration import BACKENDS, COMPILERS, PRECISIONS, QUANTIZATIONS
 from bench_assets.run.run_config import BeamAdaptiveRunConfig
 from bench_assets.spec import BenchmarkSpec
 
@@ -25,6 +25,7 @@ BENCHMARK = BenchmarkSpec(
     example_forward=forward_example_sentences,
     # e.g. the real distilbert-base-uncased-finetuned-sst-2-english, from a folder (bench_assets/benchmarks/user_models.py)
     user_model_builders={"huggingface": build_sequence_classifier_from_folder},
-    # Linear layers: int8 pays off. Inputs are a dict of tensors: not exported to ONNX here.
-    configurations={"precision": PRECISIONS, "quantization": QUANTIZATIONS, "compile": COMPILERS},
+    # Linear layers: int8 pays off. The inputs (token ids, attention mask) export with their batch size and sentence
+    # length dynamic (backends onnxruntime and openvino).
+    configurations={"precision": PRECISIONS, "quantization": QUANTIZATIONS, "compile": COMPILERS, "backend": BACKENDS},
 )

@@ -28,7 +28,7 @@ from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedT
 
 from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
 from bench_assets.benchmarks.sentiment.models import ID2LABEL
-from bench_assets.pipeline.model_handlers import keyed_pytorch_handler
+from bench_assets.pipeline.model_handlers import keyed_model_handler, sentence_inputs
 from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
@@ -97,13 +97,14 @@ def model_handler(
     spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str,
     example_forward: Callable | None = None,
 ):
-    """`example_forward`: the benchmark's, to compile the model with."""
-    return keyed_pytorch_handler(
+    """On the run's backend (see keyed_model_handler). `example_forward`: the benchmark's, to compile the model with."""
+    return keyed_model_handler(
         PytorchModelHandlerKeyedTensor,
         spec,
         state_dict_path,
         SequenceClassificationInference(),
         device,
+        sentence_inputs(MODEL_INPUTS, MAX_LENGTH),
         example_forward,
         min_batch_size=min_batch_size,
         max_batch_size=max_batch_size,
