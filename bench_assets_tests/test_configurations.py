@@ -9,6 +9,7 @@ from torch._dynamo.utils import counters as dynamo_counters
 from transformers import BertConfig
 
 from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
+from bench_assets.benchmarks.language_modeling import BENCHMARK as LANGUAGE_MODELING_BENCHMARK
 from bench_assets.benchmarks.language_modeling import pipeline as language_modeling
 from bench_assets.benchmarks.language_modeling.models import build_bert_for_masked_lm
 from bench_assets.benchmarks.sentiment import pipeline as sentiment
@@ -18,6 +19,9 @@ from bench_assets.run.configuration import ModelConfiguration
 from bench_assets.pipeline.model_handlers import (
     RUNTIME_HANDLERS, AutocastInference, configure_model, import_openvino, sentence_inputs,
 )
+from bench_assets.pipeline.outputs import read_output_rows
+from bench_assets.pipeline.progress import ProgressMonitor
+from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
 from bench_assets.spec import ModelSpec
 from bench_assets_tests.assets import (
     image_classification_run,
@@ -29,6 +33,7 @@ from bench_assets_tests.assets import (
 )
 from bench_assets_tests.conftest import materialize
 from bench_assets_tests.test_bad_config import assert_nothing_started, step_error
+from bench_assets_tests.test_bad_input import PREDICTED, sentence_cases, write_lines
 from bench_assets_tests.test_sentiment import TINY_DISTILBERT
 
 table_rows_run = BENCHMARK_DEFINITIONS["table_rows"].run
@@ -205,6 +210,38 @@ def test_a_runtime_scores_bert_models_as_pytorch_does_at_any_batch_size_and_leng
         # Random weights: scores, not argmax (near-ties may flip), within fp32 rounding.
         torch.testing.assert_close(scores, expected, rtol=1e-4, atol=1e-4)
 
+
+@pytest.mark.parametrize("backend", [pytest.param("onnxruntime", marks=pytest.mark.slow), "openvino"])
+def test_a_runtime_ends_every_line_of_the_masked_word_pipeline_as_pytorch_does(tmp_path, backend):
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny-bert.pt"
+    torch.save(TINY_BERT.build().state_dict(), weights)
+    cases = sentence_cases()  # good lines and lines that fail at read or preprocess
+    corpus = tmp_path / "sentences.txt"
+    write_lines(corpus, [line for _, line, _, _ in cases])
+    outcomes, scores = {}, {}
+    for run_backend in ("pytorch", backend):
+        run_dir = tmp_path / run_backend
+
+        def build(pipeline):
+            LANGUAGE_MODELING_BENCHMARK.build_pipeline(pipeline, LANGUAGE_MODELING_BENCHMARK.request(
+                input_file=corpus, model=TINY_BERT, state_dict_path=weights, run_dir=run_dir,
+                batching_mode=language_modeling.LENGTH_BUCKETED, min_batch_size=2, max_batch_size=8, backend=run_backend,
+            ))
+
+        run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", len(cases), lambda _: None))
+        predictions = read_output_rows(run_dir, "predictions")
+        rows = predictions + read_output_rows(run_dir, "failures")
+        outcomes[run_backend] = {row["line"]: row.get("stage", PREDICTED) for row in rows}
+        assert len(rows) == len(outcomes[run_backend])
+        scores[run_backend] = dict(sorted((row["line"], row["score"]) for row in predictions))
+    assert outcomes[backend] == outcomes["pytorch"] == {
+        line: stage for line, (_, _, stage, _) in enumerate(cases, start=1)
+    }
+    assert list(scores[backend]) == list(scores["pytorch"])
+    # Random weights: the top word's probability, not the word (near-ties may flip).
+    torch.testing.assert_close(torch.tensor(list(scores[backend].values())),
+                               torch.tensor(list(scores["pytorch"].values())), rtol=1e-4, atol=1e-5)
 
 def test_openvino_is_imported_with_its_telemetry_declined():
     import openvino_telemetry
