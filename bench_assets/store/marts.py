@@ -29,6 +29,7 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_metrics"
 # The dbt beside this Python: `make` runs the virtual environment's programs without activating it.
 DBT_EXECUTABLE = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
 LIVE_MARTS = ("run_summary", "batch_sweep", "configuration_agreement", "tuning_trials", "tuned_configuration")
+DEFINITION_SUFFIXES = (".sql", ".py", ".yml", ".csv")
 
 
 @dataclass(frozen=True)
