@@ -182,3 +182,7 @@ class BenchmarkSpec:
     @property
     def job_name(self) -> str:
         return f"{self.name}_job"
+
+    @property
+    def tuning_job_name(self) -> str:
+        return f"{self.name}_tuning_job"

@@ -31,6 +31,11 @@ def test_every_benchmark_spec_becomes_partitions_assets_a_blocking_check_a_job_a
         (check,) = graph.get(run_key).assets_def.check_specs
         assert check.blocking
         assert repository.get_schedule_def(f"{benchmark.job_name}_nightly").job_name == benchmark.job_name
+        # The tuning asset: partitioned like the run asset, after the same dataset and weights, with a job of its own.
+        tuning_key = dg.AssetKey(benchmark.tuning_asset_name)
+        assert graph.get(tuning_key).parent_keys == graph.get(run_key).parent_keys
+        tuning_job = defs.resolve_job_def(benchmark.tuning_job_name)
+        assert tuning_job.partitions_def.get_partition_keys() == list(benchmark.models)
 
 
 def test_a_benchmark_listing_another_benchmarks_model_is_refused():

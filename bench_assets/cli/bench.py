@@ -4,7 +4,7 @@ Runs go into the Dagster instance under DAGSTER_HOME (by default `data/dagster_h
 UI's run history and asset plots just like runs launched from the UI.
 
     python -m bench_assets.cli.bench [--profile quick|full] [--models resnet50 ...] [--config precision=bf16 ...]
-                                     [--no-warehouse]
+                                     [--no-warehouse] [--tune [--tune-budget SECONDS]]
 
 Each run executes in a process of its own (a worker, see Worker), whose output is captured; the first worker
 starts with the bench, so that its imports overlap the bench's own. The bench follows the run through its
@@ -12,7 +12,9 @@ structured events in the Dagster instance (warnings, materializations with their
 and its progress files: what is printed is one line when a run starts, its progress (redrawn in place on a
 terminal, a line every 15 s otherwise), one result line, and, for a run that fails, the end of its output (all of
 it for the metrics job, which runs dbt). `--no-warehouse` leaves the marts, change points, checks and report as
-they were, for the loop of trying a setting: the table reads the run_summary view.
+they were, for the loop of trying a setting: the table reads the run_summary view. `--tune` materializes each
+model's tuning asset instead of one run (docs/tuning.md): the table then has a row per trial, and the result line
+names the tuned configuration.
 """
 
 import argparse
@@ -155,7 +157,7 @@ def figure(value) -> str:
 
 def fitted_table(columns: list[str], rows: list[list[str]], width: int) -> list[str]:
     """The table's lines with as many of its columns, from the left, as fit in `width` characters."""
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     shown, used = 0, -2
     while shown < len(columns) and (shown < 1 or used + 2 + widths[shown] <= width):
         used += 2 + widths[shown]
@@ -317,6 +319,7 @@ class RunFollower:
     items_total: int | None = None
     items_per_second: float | None = None
     materializations: int = 0
+    tuned: str | None = None  # a tuning's answer, from its materialization's metadata
     checks: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
     cursor: str | None = None
     monitor: object = None  # the results run's ProgressMonitor, once the run's tags name its folder
@@ -344,6 +347,8 @@ class RunFollower:
         elif event.event_type == event_types.ASSET_MATERIALIZATION:
             self.materializations += 1
             metadata = {key: value.value for key, value in entry.asset_materialization.metadata.items()}
+            if "tuning_id" in metadata:
+                self.tuned = tuned_line(metadata)
             if "run_id" in metadata and "dataset_size" in metadata:
                 self.results_run_id = metadata["run_id"]
                 self.items_done = metadata["predictions"] + metadata["failures"]
@@ -357,15 +362,17 @@ class RunFollower:
         from bench_assets.pipeline.progress import ProgressMonitor, progress_line
         from bench_assets.run.lifecycle import PROGRESS_FOLDER, RESULTS_DIR_TAG, RESULTS_ITEMS_TAG
 
-        if self.results_run_id is not None:
+        if self.results_run_id is not None or self.tuned is not None:
             return  # materialized: the result line says the rest
-        if self.monitor is None:
-            run = self.instance.get_run_by_id(self.run_id)
-            if run is None or RESULTS_DIR_TAG not in run.tags:
-                return
+        run = self.instance.get_run_by_id(self.run_id)
+        if run is None or RESULTS_DIR_TAG not in run.tags:
+            return
+        progress_folder = Path(run.tags[RESULTS_DIR_TAG]) / PROGRESS_FOLDER
+        if self.monitor is None or self.monitor.progress_dir != progress_folder:  # a tuning's next trial: a new results run
             self.progress_total = int(run.tags[RESULTS_ITEMS_TAG])
-            self.monitor = ProgressMonitor(Path(run.tags[RESULTS_DIR_TAG]) / PROGRESS_FOLDER, self.progress_total, print)
+            self.monitor = ProgressMonitor(progress_folder, self.progress_total, print)
             self.progress_started = time.monotonic()
+            self.last_progress = (0.0, -1)
         now, done = time.monotonic(), self.monitor.done()
         printed_at, printed_done = self.last_progress
         # A line only when the count moved: a slow model load repeats no identical line.
@@ -375,6 +382,8 @@ class RunFollower:
             self.last_progress = (now, done)
 
     def result(self) -> str:
+        if self.tuned is not None:
+            return self.tuned
         if self.results_run_id is not None:
             rate = f", {self.items_per_second:,.2f} items/s" if self.items_per_second is not None else ""
             return f"{self.items_done:,}/{self.items_total:,} items{rate}; results run_id {self.results_run_id}"
@@ -382,6 +391,21 @@ class RunFollower:
             checks = f"; checks {self.checks[True]} passed, {self.checks[False]} failed" if any(self.checks.values()) else ""
             return f"{self.materializations} assets materialized{checks}"
         return ""
+
+
+def tuned_line(metadata: dict) -> str:
+    """A tuning's result line: its best configuration and speed-ups over Beam's default, from its metadata."""
+    trials = f"{metadata['trials_run']} trials in {metadata['elapsed_seconds']:,.0f} s"
+    if "best_configuration" not in metadata:
+        return f"{trials}; no eligible configuration; tuning_id {metadata['tuning_id']}"
+    speedups = ", ".join(
+        f"{metadata[name]:.2f}x {label}" for name, label in (
+            ("end_to_end_speedup_over_beam_default", "end to end"),
+            ("ranking_speedup_over_beam_default", "after the load"),
+        ) if name in metadata
+    )
+    return (f"{trials}; tuned: {metadata['best_configuration']}" + (f" ({speedups} over Beam's default)" if speedups else "")
+            + f"; tuning_id {metadata['tuning_id']}")
 
 
 class Worker:
@@ -481,10 +505,19 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the warehouse job (dbt marts, change points, checks, report) while trying a setting: the table "
         "comes from the run_summary view, which reads the runs' rows as they land",
     )
+    parser.add_argument(
+        "--tune", action="store_true",
+        help="tune each model instead of one run: its best configuration on this machine (docs/tuning.md)",
+    )
+    parser.add_argument("--tune-budget", type=float, metavar="SECONDS", help="each tuning's time budget")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.tune and (args.config or args.repeats > 1):
+        parser.error("--tune tries the configurations itself, once per model: no --config or --repeats with it")
+    if args.tune_budget is not None and (not args.tune or args.tune_budget <= 0):
+        parser.error("--tune-budget takes a number of seconds above 0, with --tune")
 
     os.environ.setdefault("DAGSTER_HOME", str(Path(default_data_dir()) / "dagster_home"))
     instance_settings = Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml"
@@ -532,10 +565,15 @@ def bench(parser: argparse.ArgumentParser, args: argparse.Namespace, first_worke
     dagster_run_ids, failed = [], []
     for model in models:
         benchmark = known[model]
-        ops = {benchmark.run_asset_name: {"config": overrides}} if overrides else None
+        if args.tune:
+            budget = {"budget_seconds": args.tune_budget} if args.tune_budget is not None else {}
+            job_name, ops = benchmark.tuning_job_name, {benchmark.tuning_asset_name: {"config": budget}}
+        else:
+            job_name, ops = benchmark.job_name, {benchmark.run_asset_name: {"config": overrides}} if overrides else None
         for repeat in range(1, args.repeats + 1):
-            label = f"{benchmark.name} {model}" + (f" (run {repeat} of {args.repeats})" if args.repeats > 1 else "")
-            run_id, succeeded = run_job(args.profile, benchmark.job_name, model, label, console, ops=ops,
+            label = f"{benchmark.name} {model}" + (" tuning" if args.tune else "") + (
+                f" (run {repeat} of {args.repeats})" if args.repeats > 1 else "")
+            run_id, succeeded = run_job(args.profile, job_name, model, label, console, ops=ops,
                                         worker=next(workers, None))
             dagster_run_ids.append(run_id)
             if not succeeded:

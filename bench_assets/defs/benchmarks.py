@@ -228,13 +228,14 @@ def tuning_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefiniti
         model = context.partition_key
         verified_weights(settings, model)
         tuning_id = uuid.uuid4().hex
-        marts.ensure_live_marts(duckdb)
         with duckdb.get_connection() as conn:
             results.start_tuning(conn, {
                 "tuning_id": tuning_id, "benchmark": benchmark.name, "model": model, "profile": settings.profile,
                 "sample_items": config.sample_items, "budget_seconds": config.budget_seconds,
                 "dagster_run_id": context.run_id, "started_at": results.now(),
             })
+        marts.ensure_live_marts(duckdb)  # after the raw tables exist (a new file)
+        with duckdb.get_connection() as conn:
             # The best batch size of the model's latest sweep on this machine, if it was swept.
             swept = marts.fetch_rows(
                 conn,
@@ -325,6 +326,7 @@ class BenchmarkDefinitions:
     schedule: dg.ScheduleDefinition
     sweep: dg.AssetsDefinition
     tuning: dg.AssetsDefinition
+    tuning_job: UnresolvedAssetJobDefinition
 
     @classmethod
     def of(cls, benchmark: BenchmarkSpec) -> "BenchmarkDefinitions":
@@ -337,10 +339,14 @@ class BenchmarkDefinitions:
             partitions_def=partitions_def,
             description=f"Prepares the weights of one {benchmark.name} model and runs its benchmark.",
         )
-        return cls(
-            weights, run, job, nightly_schedule(job), sweep_asset(benchmark, partitions_def),
-            tuning_asset(benchmark, partitions_def),
+        tuning = tuning_asset(benchmark, partitions_def)
+        tuning_job = dg.define_asset_job(
+            benchmark.tuning_job_name,
+            selection=dg.AssetSelection.assets(weights, tuning),
+            partitions_def=partitions_def,
+            description=f"Prepares the weights of one {benchmark.name} model and tunes it (`make bench TUNE=1`).",
         )
+        return cls(weights, run, job, nightly_schedule(job), sweep_asset(benchmark, partitions_def), tuning, tuning_job)
 
 
 BENCHMARK_DEFINITIONS = {benchmark.name: BenchmarkDefinitions.of(benchmark) for benchmark in BENCHMARKS}
@@ -351,6 +357,6 @@ def defs() -> dg.Definitions:
     made = BENCHMARK_DEFINITIONS.values()
     return dg.Definitions(
         assets=[asset for d in made for asset in (d.weights, d.run, d.sweep, d.tuning)],
-        jobs=[d.job for d in made],
+        jobs=[job for d in made for job in (d.job, d.tuning_job)],
         schedules=[d.schedule for d in made],
     )
