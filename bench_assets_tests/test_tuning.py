@@ -6,14 +6,18 @@ from datetime import datetime, timezone
 
 import duckdb
 import pytest
+from dagster_duckdb import DuckDBResource
 
 from bench_assets.analysis.tuning import BUDGET_SPENT, batching_change, refusal, single_changes
 from bench_assets.benchmarks import BENCHMARKS_BY_NAME
 from bench_assets.benchmarks.table_rows import BENCHMARK as TABLE_ROWS
 from bench_assets.defs.benchmarks import BenchmarkDefinitions
 from bench_assets.defs.datasets import dataset_asset
+from bench_assets.report.page import render_report
+from bench_assets.report.queries import TUNED_SQL
 from bench_assets.run.run_settings import RUN_SETTINGS
 from bench_assets.store import runs as results
+from bench_assets.store.marts import fetch_rows
 from bench_assets_tests.conftest import materialize
 from bench_assets_tests.run_history import HandMadeRun, write_runs
 
@@ -94,13 +98,14 @@ def test_the_tuner_tries_every_accepted_value_of_every_setting_from_the_spec():
     assert batching_change(TABLE_ROWS, None) is None
 
 
-def tune_table_rows(bench_resources, budget_seconds: float):
+def tune_table_rows(bench_resources, budget_seconds: float, swept: bool = True):
     """The table rows benchmark swept (its best batch size becomes a trial), then tuned over 16 items."""
     made = BenchmarkDefinitions.of(TABLE_ROWS)
     materialize([dataset_asset(TABLE_ROWS.dataset)], bench_resources)
     materialize([made.weights], bench_resources, partition_key="linear_regression")
-    sweep = {"ops": {"table_rows_batch_sweep": {"config": {"largest_batch_size": 4, "sample_items": 16}}}}
-    materialize([made.sweep], bench_resources, partition_key="linear_regression", run_config=sweep)
+    if swept:
+        sweep = {"ops": {"table_rows_batch_sweep": {"config": {"largest_batch_size": 4, "sample_items": 16}}}}
+        materialize([made.sweep], bench_resources, partition_key="linear_regression", run_config=sweep)
     config = {"ops": {"table_rows_tuning": {"config": {"sample_items": 16, "budget_seconds": budget_seconds}}}}
     result = materialize([made.tuning], bench_resources, partition_key="linear_regression", run_config=config)
     return result.asset_materializations_for_node("table_rows_tuning")[0].metadata
@@ -123,6 +128,13 @@ def test_a_tuning_records_every_trial_as_a_run_over_its_sample(bench_resources, 
     assert best_run in ran and metadata["best_run_id"].value == best_run and metadata["trials_run"].value == 2
     assert len(metadata["trials"].value.splitlines()) == 2 + len(trials)  # header, rule, a row per trial
 
+    # The report's tuned configurations: the model's latest tuning, against Beam's default.
+    with duckdb.connect(bench_resources["duckdb"].database, read_only=True) as conn:
+        tuned = fetch_rows(conn, TUNED_SQL)
+    assert [(row["model"], row["run_id"]) for row in tuned] == [("linear_regression", best_run)]
+    page = render_report([], [], [], datetime.now(timezone.utc), tuned=tuned)
+    assert 'id="tuned"' in page and "linear_regression (16 items)" in page
+
 
 @pytest.mark.slow
 def test_a_tuning_starts_no_trial_once_its_budget_is_spent(bench_resources, query):
@@ -133,3 +145,14 @@ def test_a_tuning_starts_no_trial_once_its_budget_is_spent(bench_resources, quer
     ]
     assert "runs on the CPU only" in trials[1][2] and trials[2][2] == BUDGET_SPENT
     assert metadata["trials_run"].value == 1 and metadata["trials_skipped"].value == 1
+
+
+@pytest.mark.slow
+def test_a_tuning_is_the_first_thing_a_new_results_file_holds(bench_resources, tmp_path):
+    new_file = tmp_path / "new.duckdb"  # no raw tables, no marts yet
+    metadata = tune_table_rows({**bench_resources, "duckdb": DuckDBResource(database=str(new_file))}, 600, swept=False)
+    with duckdb.connect(str(new_file), read_only=True) as conn:
+        assert conn.execute("SELECT phase, outcome FROM trials ORDER BY trial").fetchall() == [
+            ("beam_default", "ran"), ("single", "refused")
+        ]
+    assert metadata["best_configuration"].value == "Beam default"

@@ -18,7 +18,7 @@ from bench_assets.settings import BenchmarkSettings
 REPORT_PATH = "reports/benchmarks.html"  # under the data folder
 REPORT_MARTS = (
     "latest_runs", "model_trend", "regressions", "configuration_agreement", "best_configuration", "batch_sweep",
-    "machine_comparison", "latest_against_previous",
+    "machine_comparison", "latest_against_previous", "tuned_configuration",
 )
 
 

@@ -79,6 +79,7 @@ def render_report(
     configurations: Sequence[dict] = (),
     best: Sequence[dict] = (),
     sweeps: Sequence[dict] = (),
+    tuned: Sequence[dict] = (),
     machines: Sequence[dict] = (),
     latest_against_previous: Sequence[dict] = (),
 ) -> str:
@@ -94,6 +95,7 @@ def render_report(
         series=series,
         bars=[bar_chart(label, unit, better, series, column) for label, unit, better, column in OVERVIEW_BARS],
         best=best,
+        tuned=tuned,
         configurations=configurations,
         open_regressions=[r for r in regressions if r["runs_since_change"] <= ALERT_WINDOW_RUNS],
         sweep_charts=[sweep_chart(points) for points in sweeps_by_model],

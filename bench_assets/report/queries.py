@@ -1,5 +1,5 @@
 """What the report shows, read from the dbt marts only (run_summary, latest_runs, model_trend, regressions,
-configuration_agreement, best_configuration, batch_sweep): no raw table, no figure derived here."""
+configuration_agreement, best_configuration, batch_sweep, tuned_configuration): no raw table, no figure derived here."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ ORDER BY benchmark, model, precision, memory_format, quantization, compile, back
 """
 # Per model and machine: the fastest configuration that passes the accuracy guard, and its speed-up.
 BEST_SQL = "SELECT * FROM best_configuration ORDER BY benchmark, model, profile"
+# The latest tuning of each model on each machine that found a configuration (bench_assets/analysis/tuning.py).
+TUNED_SQL = """
+SELECT * FROM tuned_configuration WHERE run_id IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY benchmark, model, machine_id ORDER BY started_at DESC) = 1
+ORDER BY benchmark, model, machine_label
+"""
 # The latest batch-size sweep of each model (bench_assets/analysis/batch_sweep.py).
 SWEEPS_SQL = """
 SELECT * FROM batch_sweep
@@ -77,6 +83,7 @@ QUERIES = {
     "configurations": CONFIGURATIONS_SQL,
     "best": BEST_SQL,
     "sweeps": SWEEPS_SQL,
+    "tuned": TUNED_SQL,
     "machines": MACHINES_SQL,
     "latest_against_previous": LATEST_AGAINST_PREVIOUS_SQL,
 }

@@ -48,6 +48,8 @@ select
     counts.trials_skipped,
     counts.trials_eligible,
     counts.front_trials,
+    best.machine_id,
+    best.machine_label,
     best.trial,
     best.run_id,
     best.changes,

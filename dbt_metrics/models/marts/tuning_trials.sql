@@ -19,6 +19,8 @@ with judged_trials as (
         listed.run_id,
         tunings.benchmark,
         tunings.model,
+        summary.machine_id,
+        summary.machine_label,
         {{ run_setting_columns('summary') }},
         summary.batching_mode,
         summary.min_batch_size,
