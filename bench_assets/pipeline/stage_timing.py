@@ -29,9 +29,19 @@ STAGES = (READ, PREPROCESS, INFERENCE, WRITE)
 STAGES_OUTPUT = "stages"
 
 
+class WorksOnThreads:
+    """A DoFn that does its stage's work on threads of its own (DecodeImagesAhead's decode pool) while its calls
+    submit items, hand on finished ones and wait: its busy time is `threads_busy_ns`, the time those threads spent
+    on the bundle's items (set to 0 in start_bundle, complete once finish_bundle has run), not the time its calls
+    take. Summed like every stage's: worker-seconds, which may exceed the wall time they overlap."""
+
+    threads_busy_ns: int
+
+
 class TimedStage(beam.DoFn):
     """Runs `fn` as it is (setup, bundles, teardown), adding the time spent in its start_bundle, process and
-    finish_bundle to `stage`'s busy time, and writes the bundle's record {stage, step, items, busy_us}."""
+    finish_bundle to `stage`'s busy time (a WorksOnThreads fn's: its threads'), and writes the bundle's record
+    {stage, step, items, busy_us}."""
 
     def __init__(self, stage: str, fn: beam.DoFn, run_dir: str | Path):
         if stage not in STAGES:
@@ -56,8 +66,9 @@ class TimedStage(beam.DoFn):
     def finish_bundle(self):
         yield from self._timed(self._fn.finish_bundle)
         if self._items:
+            busy_ns = self._fn.threads_busy_ns if isinstance(self._fn, WorksOnThreads) else self._busy_ns
             record = {"stage": self._stage, "step": type(self._fn).__name__, "items": self._items,
-                      "busy_us": self._busy_ns / 1_000}
+                      "busy_us": busy_ns / 1_000}
             Path(f"{self._prefix}-{uuid.uuid4().hex}.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
 
     def teardown(self):

@@ -16,6 +16,7 @@ QUANTIZATIONS = accepted_values("quantization")
 COMPILERS = accepted_values("compile")
 BACKENDS = accepted_values("backend")
 DECODES = accepted_values("decode")
+PREFETCHES = accepted_values("prefetch")
 # Where the model handlers report their RunInference metrics: Beam's PyTorch handlers, its ONNX handler, and the
 # OpenVINO handler (bench_assets/pipeline/model_handlers.py; Beam has none).
 PYTORCH_METRICS_NAMESPACE = "BeamML_PyTorch"

@@ -59,6 +59,11 @@ RUN_SETTINGS = (
         "the image benchmarks' photos: every pixel decoded (Beam's), or a JPEG decoded at the smallest DCT scale "
         "(1/2, 1/4, 1/8; Pillow's draft mode) keeping twice the model's input a side, then resized as before",
     ),
+    RunSetting(
+        "prefetch", ("none", "threads"),
+        "the image benchmarks' decoding: each photo in the preprocessing step's own thread as it arrives (Beam's), "
+        "or on a pool of threads, a batch ahead, alongside inference",
+    ),
 )
 MODEL_SETTINGS = tuple(setting for setting in RUN_SETTINGS if setting.configures_model)
 

@@ -10,9 +10,12 @@ Valid images of any common mode (grayscale, CMYK, RGBA, palette, 16-bit, any siz
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import io
 import json
 import os
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor, default_tensor_inference_fn
+from apache_beam.transforms.window import GlobalWindows
 from PIL import Image, UnidentifiedImageError
 from torchvision import transforms
 
@@ -31,6 +35,8 @@ from bench_assets.pipeline.failures import FAILED, PREPROCESS, READ, failure_row
 from bench_assets.pipeline.model_handlers import keyed_model_handler, tensor_inputs
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
+from bench_assets.pipeline.stage_timing import WorksOnThreads
+from bench_assets.run.configuration import PREFETCHES
 from bench_assets.spec import ModelSpec, PipelineRequest
 
 IMAGE_SIZE = 224
@@ -159,17 +165,94 @@ class DecodeImages(beam.DoFn):
         self._least_size = least_size
 
     def process(self, item: tuple[int, str]):
+        yield self._decoded(item)
+
+    def _decoded(self, item: tuple[int, str]):
+        """The item's output: (item, its model input), or its failure row on the `failed` output."""
         _, path = item
         try:
             real_path = allowed_image_path(path, self._roots)
         except OutsideRoots as error:
-            yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, READ, str(error)))
-            return
+            return beam.pvalue.TaggedOutput(FAILED, failure_row(item, READ, str(error)))
         try:
             image = read_image(real_path, self._max_pixels, self._least_size)
-            yield item, image if self._transform is None else self._transform(image)
+            return item, image if self._transform is None else self._transform(image)
         except Exception as error:  # any reason a file is not a usable image is the item's failure, not the run's
-            yield beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
+            return beam.pvalue.TaggedOutput(FAILED, failure_row(item, PREPROCESS, error))
+
+
+class DecodeImagesAhead(DecodeImages, WorksOnThreads):
+    """DecodeImages on a pool of threads, up to `ahead` items ahead of what it has handed on; one thread per torch
+    thread of the worker (Dask gives each task its share of the cores before setup), the size that measured
+    fastest on 2 cores (docs/configurations.md).
+
+    Beam runs the steps of a fused stage in one thread, item by item: what this DoFn yields goes on through
+    BatchElements to RunInference before its next line runs. So each item is submitted to the pool as it
+    arrives, finished items are handed on in arrival order, and the DoFn waits only when `ahead` items are
+    pending: while RunInference works on a batch (PyTorch and ONNX Runtime release the GIL, as Pillow does while
+    it decodes and resizes), the pool decodes the next ones. finish_bundle hands on the rest, so every item of a
+    bundle still ends as one output or one failure. The busy time is the pool's (WorksOnThreads): the DoFn's own
+    calls mostly wait.
+    """
+
+    def __init__(self, transform, allowed_roots=None, max_pixels=MAX_IMAGE_PIXELS, least_size=None, *, ahead: int):
+        super().__init__(transform, allowed_roots, max_pixels, least_size)
+        if ahead < 1:
+            raise ValueError(f"ahead must be at least 1, got {ahead}")
+        self._ahead = ahead
+
+    def setup(self):
+        self._pool = concurrent.futures.ThreadPoolExecutor(torch.get_num_threads(), thread_name_prefix="decode")
+
+    def start_bundle(self):
+        self._pending: collections.deque[concurrent.futures.Future] = collections.deque()
+        self.threads_busy_ns = 0
+
+    def process(self, item: tuple[int, str]):
+        self._pending.append(self._pool.submit(self._timed_decoded, item))
+        while self._pending and (self._pending[0].done() or len(self._pending) > self._ahead):
+            yield self._finished()
+
+    def finish_bundle(self):
+        while self._pending:
+            # finish_bundle's outputs carry their window: the image pipeline's items all lie in the global one.
+            output = self._finished()
+            if isinstance(output, beam.pvalue.TaggedOutput):
+                yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+            else:
+                yield GlobalWindows.windowed_value(output)
+
+    def teardown(self):
+        self._pool.shutdown(cancel_futures=True)
+
+    def _timed_decoded(self, item: tuple[int, str]):
+        start = time.perf_counter_ns()
+        output = self._decoded(item)
+        return output, time.perf_counter_ns() - start
+
+    def _finished(self):
+        """The oldest pending item's output, once decoded; its decoding time added to the pool's busy time."""
+        output, busy_ns = self._pending.popleft().result()
+        self.threads_busy_ns += busy_ns
+        return output
+
+
+def decode_images(
+    transform: Callable | None,
+    allowed_roots: Sequence[str | Path] | None,
+    max_pixels: int,
+    least_size: tuple[int, int] | None,
+    prefetch: str,
+    max_batch_size: int,
+) -> DecodeImages:
+    """The decoding DoFn of the run's `prefetch` setting: "none", each item in the DoFn's own thread as it arrives
+    (Beam's); "threads", on a pool (DecodeImagesAhead), a largest batch ahead, so that the next batch is decoded
+    while inference runs on the last."""
+    if prefetch == "none":
+        return DecodeImages(transform, allowed_roots, max_pixels, least_size)
+    if prefetch == "threads":
+        return DecodeImagesAhead(transform, allowed_roots, max_pixels, least_size, ahead=max_batch_size)
+    raise ValueError(f"prefetch {prefetch!r} is unknown; accepted values: {list(PREFETCHES)}")
 
 
 class ImageNetClasses(RowFields):
@@ -237,15 +320,18 @@ def read_images_predict_write(
     allowed_roots: Sequence[str | Path] | None = None,
     max_pixels: int = MAX_IMAGE_PIXELS,
     least_size: tuple[int, int] | None = None,
+    prefetch: str = "none",
+    max_batch_size: int = 1,
 ) -> None:
     """Every image benchmark's pipeline: read the list, decode and `transform` each image (failures with their
     reasons), RunInference with `handler`, rows of `fields`. `allowed_roots`: directories listed images must lie
-    in (None: anywhere, for scripts and tests); `least_size`: reduced decoding's (DecodeImages)."""
+    in (None: anywhere, for scripts and tests); `least_size`: reduced decoding's (DecodeImages); `prefetch`
+    "threads": decoded on a pool, a batch of `max_batch_size` ahead of inference (decode_images)."""
     read_predict_write(
         pipeline,
         input_file=image_list,
         run_dir=run_dir,
-        prepare=DecodeImages(transform, allowed_roots, max_pixels, least_size),
+        prepare=decode_images(transform, allowed_roots, max_pixels, least_size, prefetch, max_batch_size),
         handler=handler,
         fields=fields,
         read_label="ReadImageNames",
@@ -264,7 +350,7 @@ def build_image_run(
 ) -> None:
     """A run of an image benchmark: its handler (model_handler) batching as the run says; on the platform, images
     only from the image roots (the data folder and the configured image source); decoded as the run's `decode`
-    setting says for a model fed `input_size` pixels a side."""
+    setting says for a model fed `input_size` pixels a side, where its `prefetch` setting says."""
     read_images_predict_write(
         pipeline,
         image_list=run.input_file,
@@ -282,5 +368,7 @@ def build_image_run(
         fields=fields,
         allowed_roots=None if run.settings is None else run.settings.image_roots(),
         least_size=reduced_decode_size(run.model.configuration.decode, input_size),
+        prefetch=run.model.configuration.prefetch,
+        max_batch_size=run.run_settings["max_batch_size"],
     )
 

@@ -6,7 +6,7 @@ from bench_assets.benchmarks.image_classification.models import IMAGE_CLASSIFICA
 from bench_assets.benchmarks.image_classification.pipeline import build_run
 from bench_assets.vision.image_pipeline import forward_example_images
 from bench_assets.vision.imagenet import build_timm_model, build_torchvision_model
-from bench_assets.run.configuration import BACKENDS, COMPILERS, DECODES, MEMORY_FORMATS, PRECISIONS
+from bench_assets.run.configuration import BACKENDS, COMPILERS, DECODES, MEMORY_FORMATS, PREFETCHES, PRECISIONS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -21,6 +21,6 @@ BENCHMARK = BenchmarkSpec(
     # Items are single tensors: the model exports as it is (backends onnxruntime and openvino).
     configurations={
         "precision": PRECISIONS, "memory_format": MEMORY_FORMATS, "compile": COMPILERS, "backend": BACKENDS,
-        "decode": DECODES,
+        "decode": DECODES, "prefetch": PREFETCHES,
     },
 )

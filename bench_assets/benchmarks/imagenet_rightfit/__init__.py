@@ -6,7 +6,7 @@ from bench_assets.datasets.images import OPENIMAGE_SAMPLE
 from bench_assets.benchmarks.imagenet_rightfit.models import IMAGENET_RIGHTFIT, RIGHTFIT_MODELS
 from bench_assets.vision.image_pipeline import forward_example_images
 from bench_assets.benchmarks.imagenet_rightfit.pipeline import RightfitRunConfig, build_run
-from bench_assets.run.configuration import BACKENDS, COMPILERS, DECODES, MEMORY_FORMATS, PRECISIONS
+from bench_assets.run.configuration import BACKENDS, COMPILERS, DECODES, MEMORY_FORMATS, PREFETCHES, PRECISIONS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -23,6 +23,6 @@ BENCHMARK = BenchmarkSpec(
     # Items are single tensors: the model exports as it is (backends onnxruntime and openvino).
     configurations={
         "precision": PRECISIONS, "memory_format": MEMORY_FORMATS, "compile": COMPILERS, "backend": BACKENDS,
-        "decode": DECODES,
+        "decode": DECODES, "prefetch": PREFETCHES,
     },
 )

@@ -4,7 +4,7 @@ sample, 800 x 800 letterboxed images in fixed batches of 8, COCO detections scor
 from bench_assets.datasets.images import OPENIMAGE_SAMPLE
 from bench_assets.benchmarks.object_detection.models import DETECTION_MODELS, OBJECT_DETECTION
 from bench_assets.benchmarks.object_detection.pipeline import ObjectDetectionRunConfig, build_run
-from bench_assets.run.configuration import DECODES, MEMORY_FORMATS
+from bench_assets.run.configuration import DECODES, MEMORY_FORMATS, PREFETCHES
 from bench_assets.spec import BenchmarkSpec
 
 # A forward pass takes 2 to 3 s per 800 x 800 image on a 2-core CPU: smoke finishes in about 20 s, quick in
@@ -25,5 +25,5 @@ BENCHMARK = BenchmarkSpec(
     run_config=ObjectDetectionRunConfig,
     items_limit=ITEMS_LIMIT,
     # Boxes and the 0.5 score threshold are kept in fp32: low-precision detection heads shift both.
-    configurations={"precision": ("fp32",), "memory_format": MEMORY_FORMATS, "decode": DECODES},
+    configurations={"precision": ("fp32",), "memory_format": MEMORY_FORMATS, "decode": DECODES, "prefetch": PREFETCHES},
 )
