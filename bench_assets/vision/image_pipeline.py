@@ -183,8 +183,8 @@ class DecodeImages(beam.DoFn):
 
 class DecodeImagesAhead(DecodeImages, WorksOnThreads):
     """DecodeImages on a pool of threads, up to `ahead` items ahead of what it has handed on; one thread per torch
-    thread of the worker (Dask gives each task its share of the cores before setup), the size that measured
-    fastest on 2 cores (docs/configurations.md).
+    thread of the worker (Dask gives each task its share of the cores before setup), so decoding may use the
+    cores inference does (docs/configurations.md measures it).
 
     Beam runs the steps of a fused stage in one thread, item by item: what this DoFn yields goes on through
     BatchElements to RunInference before its next line runs. So each item is submitted to the pool as it
