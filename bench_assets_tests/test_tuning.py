@@ -8,7 +8,9 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from bench_assets.analysis.tuning import BUDGET_SPENT, batching_change, refusal, single_changes
+from bench_assets.analysis.tuning import (
+    BUDGET_SPENT, Trial, Tuner, batching_change, chain_starts, refusal, single_changes,
+)
 from bench_assets.benchmarks import BENCHMARKS_BY_NAME
 from bench_assets.benchmarks.table_rows import BENCHMARK as TABLE_ROWS
 from bench_assets.defs.benchmarks import BenchmarkDefinitions
@@ -96,6 +98,23 @@ def test_the_tuner_tries_every_accepted_value_of_every_setting_from_the_spec():
     language = BENCHMARKS_BY_NAME["language_modeling"]
     assert batching_change(language, 16) == {"batching_mode": "length_bucketed", "min_batch_size": 16, "max_batch_size": 16}
     assert batching_change(TABLE_ROWS, None) is None
+
+
+def test_combinations_start_from_each_winner_the_faster_ones_shut_out():
+    """As measured on efficientnet_lite0 here: ONNX Runtime fastest after the load, then OpenVINO, reduced decoding,
+    torch.compile and bf16. Neither runtime takes the other or torch.compile; reduced decoding and bf16 join one."""
+    classification = BENCHMARKS_BY_NAME["image_classification"]
+    tuner = Tuner(classification, 60, run_trial=None, record=None, judged=None, log=print, cuda_available=False)
+    winners = [Trial(changes, True, rate) for changes, rate in (
+        ({"backend": "onnxruntime"}, 43.9), ({"backend": "openvino"}, 41.9), ({"decode": "reduced"}, 28.4),
+        ({"compile": "torch.compile"}, 12.5), ({"precision": "bf16"}, 9.6),
+    )]
+    starts = chain_starts(winners, tuner.combinable)
+    assert [start.changes for start in starts] == [
+        {"backend": "onnxruntime"}, {"backend": "openvino"}, {"compile": "torch.compile"}
+    ]
+    assert tuner.combinable({"compile": "torch.compile"}, {"precision": "bf16"})
+    assert not tuner.combinable({"backend": "onnxruntime"}, {"precision": "bf16"})
 
 
 def tune_table_rows(bench_resources, budget_seconds: float, swept: bool = True):

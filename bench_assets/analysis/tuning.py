@@ -2,8 +2,9 @@
 it runs, as ordinary recorded runs, Beam's default; then each accepted value of each run setting alone (what the
 benchmark's spec and run config accept, so a value added to the run settings table is tried without a change
 here), and the batching of the model's latest batch sweep; then it combines the single changes that beat Beam's
-default, fastest first, keeping each addition only while it helps. A change refused alone (fp16 on the CPU) is
-tried again on top of the combination, where it may apply (fp16 once the GPU won).
+default, fastest first, keeping each addition only while it helps, from the fastest and from each winner that
+cannot join it (chain_starts). A change refused alone (fp16 on the CPU) is tried again on top of a combination,
+where it may apply (fp16 once the GPU won). A combination the benchmark refuses is not tried.
 
 Each trial's figures and accuracy guard verdict come from the tuning_trials mart (a view over run_summary and
 configuration_agreement), read the moment its rows land; the tuned_configuration mart names the best. The time
@@ -141,16 +142,28 @@ class Tuner:
             if trial and trial.is_eligible and (baseline is None or trial.ranking_items_per_second > baseline):
                 winners.append(trial)
         winners.sort(key=lambda trial: trial.ranking_items_per_second, reverse=True)
-        if not winners:
-            return
-        current = winners[0]
-        # The winners, then the changes refused alone, where they apply on top of the combination.
-        for changes, was_refused in [(winner.changes, False) for winner in winners[1:]] + [(c, True) for c in refused]:
-            combined = {**current.changes, **changes}
-            if current.changes.keys() & changes.keys():
-                continue  # another value of a setting the combination already sets
-            if was_refused and refusal(self.benchmark, combined, self.cuda_available) is not None:
-                continue
-            trial = self.attempt(COMBINATION, combined)
-            if trial and trial.is_eligible and trial.ranking_items_per_second > current.ranking_items_per_second:
-                current = trial
+        for start in chain_starts(winners, self.combinable):
+            current = start
+            # The other winners, then the changes refused alone, each kept only where it makes the combination faster.
+            for changes in [winner.changes for winner in winners if winner is not start] + refused:
+                if not self.combinable(current.changes, changes):
+                    continue
+                trial = self.attempt(COMBINATION, {**current.changes, **changes})
+                if trial and trial.is_eligible and trial.ranking_items_per_second > current.ranking_items_per_second:
+                    current = trial
+
+    def combinable(self, base: dict, changes: dict) -> bool:
+        """Whether `changes` can join `base`: it sets none of the same settings and the benchmark runs the two
+        together here."""
+        return not base.keys() & changes.keys() and refusal(self.benchmark, {**base, **changes}, self.cuda_available) is None
+
+
+def chain_starts(winners: list[Trial], combinable: Callable[[dict, dict], bool]) -> list[Trial]:
+    """The winners (fastest first) a combination starts from: the fastest, then each winner that can join none of
+    the earlier starts (another value of one of its settings, or a pairing the benchmark refuses, such as ONNX
+    Runtime with torch.compile), so that one runtime's win does not shut out the combinations of another."""
+    starts: list[Trial] = []
+    for winner in winners:
+        if not any(combinable(start.changes, winner.changes) for start in starts):
+            starts.append(winner)
+    return starts
