@@ -74,10 +74,10 @@ select
     case
         when best.load_seconds is null or default_trial.load_seconds is null then null
         when best.load_seconds <= default_trial.load_seconds then 0
-        when best.ranking_items_per_second > default_trial.ranking_items_per_second then ceil(
+        when best.ranking_items_per_second > default_trial.ranking_items_per_second then cast(ceil(
             (best.load_seconds - default_trial.load_seconds)
             / (1 / default_trial.ranking_items_per_second - 1 / best.ranking_items_per_second)
-        )
+        ) as bigint)
     end as break_even_items
 from {{ ref('stg_tunings') }} as tunings
 join counts using (tuning_id)
