@@ -162,7 +162,8 @@ def test_a_tuning_starts_no_trial_once_its_budget_is_spent(bench_resources, quer
     assert [(phase, outcome) for phase, outcome, _ in trials] == [
         ("beam_default", "ran"), ("single", "refused"), ("batching", "skipped")
     ]
-    assert "runs on the CPU only" in trials[1][2] and trials[2][2] == BUDGET_SPENT
+    assert trials[1][2] == "device 'GPU': scikit-learn's LinearRegression runs on the CPU only"
+    assert trials[2][2] == BUDGET_SPENT
     assert metadata["trials_run"].value == 1 and metadata["trials_skipped"].value == 1
 
 

@@ -123,7 +123,7 @@ class TableRowsRunConfig(BeamAdaptiveRunConfig):
     def run_settings(self) -> dict:
         bounds = super().run_settings()
         if self.device != "CPU":
-            raise ValueError(f"device {self.device!r}: scikit-learn's LinearRegression runs on the CPU only")
+            raise ValueError(f"device {str(self.device)!r}: scikit-learn's LinearRegression runs on the CPU only")
         return bounds
 
 
