@@ -320,6 +320,7 @@ class RunFollower:
     items_per_second: float | None = None
     materializations: int = 0
     tuned: str | None = None  # a tuning's answer, from its materialization's metadata
+    trial: str | None = None  # the configuration a tuning is running now (its run's tag)
     checks: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
     cursor: str | None = None
     monitor: object = None  # the results run's ProgressMonitor, once the run's tags name its folder
@@ -360,25 +361,33 @@ class RunFollower:
     def follow_progress(self) -> None:
         """Items done, rate and time left, from the results run's progress files once the run names them."""
         from bench_assets.pipeline.progress import ProgressMonitor, progress_line
-        from bench_assets.run.lifecycle import PROGRESS_FOLDER, RESULTS_DIR_TAG, RESULTS_ITEMS_TAG
+        from bench_assets.run.lifecycle import (
+            INPUT_SNAPSHOT, PROGRESS_FOLDER, RESULTS_DIR_TAG, RESULTS_ITEMS_TAG, TUNING_TRIAL_TAG,
+        )
 
         if self.results_run_id is not None or self.tuned is not None:
             return  # materialized: the result line says the rest
         run = self.instance.get_run_by_id(self.run_id)
         if run is None or RESULTS_DIR_TAG not in run.tags:
             return
-        progress_folder = Path(run.tags[RESULTS_DIR_TAG]) / PROGRESS_FOLDER
-        if self.monitor is None or self.monitor.progress_dir != progress_folder:  # a tuning's next trial: a new results run
+        run_dir = Path(run.tags[RESULTS_DIR_TAG])
+        if self.monitor is None or self.monitor.progress_dir != run_dir / PROGRESS_FOLDER:  # a tuning's next trial
+            self.trial = run.tags.get(TUNING_TRIAL_TAG)
             self.progress_total = int(run.tags[RESULTS_ITEMS_TAG])
-            self.monitor = ProgressMonitor(progress_folder, self.progress_total, print)
-            self.progress_started = time.monotonic()
+            self.monitor = ProgressMonitor(run_dir / PROGRESS_FOLDER, self.progress_total, print)
+            # Timed from when the run snapshotted its input: a run first seen late (a tuning's short trial, say)
+            # still shows its own rate.
+            snapshot = run_dir / INPUT_SNAPSHOT
+            since_snapshot = time.time() - snapshot.stat().st_mtime if snapshot.exists() else 0.0
+            self.progress_started = time.monotonic() - max(0.0, since_snapshot)
             self.last_progress = (0.0, -1)
         now, done = time.monotonic(), self.monitor.done()
         printed_at, printed_done = self.last_progress
         # A line only when the count moved: a slow model load repeats no identical line.
         if done != printed_done and (self.console.live or now - printed_at >= PROGRESS_LINE_EVERY_S):
             line = progress_line(done, self.progress_total, now - self.progress_started)
-            self.console.progress(f"{self.label}: {line}")
+            trial = f" ({self.trial})" if self.trial else ""
+            self.console.progress(f"{self.label}{trial}: {line}")
             self.last_progress = (now, done)
 
     def result(self) -> str:

@@ -19,7 +19,9 @@ from bench_assets.benchmarks import BENCHMARKS
 from bench_assets.machine.fingerprint import environment_fingerprint, fingerprint_id
 from bench_assets.machine.peak import forward_flops
 from bench_assets.settings import PROFILES, BenchmarkSettings
-from bench_assets.run.lifecycle import NOTHING_LOST, dataset_file, execute_benchmark_run, record_benchmark_run
+from bench_assets.run.lifecycle import (
+    NOTHING_LOST, TUNING_TRIAL_TAG, dataset_file, execute_benchmark_run, record_benchmark_run,
+)
 from bench_assets.spec import BenchmarkSpec
 from bench_assets.run.weights import (
     prepare_weights, reusable_weights, verified_weights, weights_info_path, weights_inputs,
@@ -245,6 +247,8 @@ def tuning_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefiniti
             )
 
         def run_trial(changes: dict, run_id: str) -> None:
+            # Which configuration the run's progress is of (make bench prints it beside the progress line).
+            context.instance.add_run_tags(context.run_id, {TUNING_TRIAL_TAG: changes_label(changes)})
             record_benchmark_run(
                 context, benchmark=benchmark, settings=settings, duckdb=duckdb, config=benchmark.run_config(**changes),
                 run_id=run_id, sample_items=config.sample_items,

@@ -38,6 +38,8 @@ HARNESS_NAMESPACE = "harness"
 RESULTS_RUN_TAG = "results/run_id"
 RESULTS_DIR_TAG = "results/run_dir"
 RESULTS_ITEMS_TAG = "results/items"
+# A tuning's Dagster run also names the configuration its current trial runs (bench_assets/analysis/tuning.py).
+TUNING_TRIAL_TAG = "tuning/trial"
 PROGRESS_FOLDER = "progress"
 
 
