@@ -177,7 +177,7 @@ def test_values_with_sql_in_them_are_stored_as_values(tmp_path):
         tables = {name for name, in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         assert tables == {
             "runs", "predictions", "failures", "batches", "stages", "embeddings", "metrics", "sweeps", "sweep_batches",
-            "run_settings",
+            "run_settings", "tunings", "trials",
         }
     for name in ("runs", "predictions_line", "Runs", "runs; DROP TABLE runs", "runs --", '"runs"'):
         if name in ("runs", "predictions_line"):
