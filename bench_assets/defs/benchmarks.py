@@ -77,15 +77,24 @@ def weights_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinit
     return model_weights
 
 
+def model_run_options(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinition) -> dict:
+    """What every asset that runs a benchmark's models over its dataset (a run, a sweep, a tuning) shares: a partition
+    per model, the dataset and weights it reads, and the pool that runs one at a time."""
+    return {
+        "group_name": "benchmarks",
+        "partitions_def": partitions_def,
+        "deps": [benchmark.dataset.name, benchmark.weights_asset_name],
+        "kinds": set(benchmark.kinds),
+        "pool": BENCHMARK_POOL,
+    }
+
+
 def run_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     run_config = benchmark.run_config  # the launchpad's config schema comes from this annotation
 
     @dg.asset(
         name=benchmark.run_asset_name,
         description=benchmark.description,
-        group_name="benchmarks",
-        partitions_def=partitions_def,
-        deps=[benchmark.dataset.name, benchmark.weights_asset_name],
         check_specs=[
             dg.AssetCheckSpec(
                 NOTHING_LOST,
@@ -94,8 +103,7 @@ def run_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinition)
                 description="Every input item ends up as a prediction or as a recorded failure.",
             )
         ],
-        kinds=set(benchmark.kinds),
-        pool=BENCHMARK_POOL,
+        **model_run_options(benchmark, partitions_def),
     )
     def benchmark_run(
         context: dg.AssetExecutionContext, config: run_config, settings: BenchmarkSettings, duckdb: DuckDBResource
@@ -116,11 +124,7 @@ class BatchSweepConfig(dg.Config):
 def sweep_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"{benchmark.name}_batch_sweep",
-        group_name="benchmarks",
-        partitions_def=partitions_def,
-        deps=[benchmark.dataset.name, benchmark.weights_asset_name],
-        kinds=set(benchmark.kinds),
-        pool=BENCHMARK_POOL,
+        **model_run_options(benchmark, partitions_def),
     )
     def batch_sweep(
         context: dg.AssetExecutionContext, config: BatchSweepConfig, settings: BenchmarkSettings, duckdb: DuckDBResource
@@ -212,11 +216,7 @@ def trials_table(trials: list[dict]) -> str:
 def tuning_asset(benchmark: BenchmarkSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name=benchmark.tuning_asset_name,
-        group_name="benchmarks",
-        partitions_def=partitions_def,
-        deps=[benchmark.dataset.name, benchmark.weights_asset_name],
-        kinds=set(benchmark.kinds),
-        pool=BENCHMARK_POOL,
+        **model_run_options(benchmark, partitions_def),
     )
     def tuning(
         context: dg.AssetExecutionContext, config: TuningConfig, settings: BenchmarkSettings, duckdb: DuckDBResource
@@ -320,6 +320,18 @@ def nightly_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition
     return run_every_partition
 
 
+def weights_then(
+    benchmark: BenchmarkSpec, name: str, weights: dg.AssetsDefinition, asset: dg.AssetsDefinition, what: str
+) -> UnresolvedAssetJobDefinition:
+    """A job over one model of the benchmark (a partition): its weights asset, then `asset`."""
+    return dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(weights, asset),
+        partitions_def=asset.partitions_def,
+        description=f"Prepares the weights of one {benchmark.name} model and {what}.",
+    )
+
+
 @dataclass(frozen=True)
 class BenchmarkDefinitions:
     """The Dagster objects of one benchmark."""
@@ -337,18 +349,10 @@ class BenchmarkDefinitions:
         partitions_def = dg.StaticPartitionsDefinition(list(benchmark.models))
         weights = weights_asset(benchmark, partitions_def)
         run = run_asset(benchmark, partitions_def)
-        job = dg.define_asset_job(
-            benchmark.job_name,
-            selection=dg.AssetSelection.assets(weights, run),
-            partitions_def=partitions_def,
-            description=f"Prepares the weights of one {benchmark.name} model and runs its benchmark.",
-        )
+        job = weights_then(benchmark, benchmark.job_name, weights, run, "runs its benchmark")
         tuning = tuning_asset(benchmark, partitions_def)
-        tuning_job = dg.define_asset_job(
-            benchmark.tuning_job_name,
-            selection=dg.AssetSelection.assets(weights, tuning),
-            partitions_def=partitions_def,
-            description=f"Prepares the weights of one {benchmark.name} model and tunes it (`make bench TUNE=1`).",
+        tuning_job = weights_then(
+            benchmark, benchmark.tuning_job_name, weights, tuning, "tunes it (`make bench TUNE=1`)"
         )
         return cls(weights, run, job, nightly_schedule(job), sweep_asset(benchmark, partitions_def), tuning, tuning_job)
 
