@@ -23,6 +23,7 @@ from bench_assets.defs.datasets import DATASET_ASSETS
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
+from bench_assets.run.run_settings import RUN_SETTINGS
 from bench_assets.spec import ModelSpec
 from bench_assets.benchmarks.user_models import with_user_models
 from bench_assets_tests.conftest import materialize
@@ -65,9 +66,10 @@ def test_sentiment_partition_classifies_every_sentence(bench_resources, query, n
     assert weights["note"].value == SENTIMENT_MODELS[SST2_MODEL].note
     (run_id, benchmark, status, batching), = query("SELECT run_id, benchmark, status, batching FROM runs")
     assert (benchmark, status) == ("sentiment", "finished")
+    # Beam's sentiment benchmark: no batch bounds (1 to 10,000), every run setting at its default.
     assert json.loads(batching) == {
-        "min_batch_size": 1, "max_batch_size": 10_000, "device": "CPU", "precision": "fp32", "memory_format": "contiguous",
-        "quantization": "none", "compile": "none", "backend": "pytorch", "decode": "full", "beam_default": True,
+        "min_batch_size": 1, "max_batch_size": 10_000, **{setting.name: setting.default for setting in RUN_SETTINGS},
+        "beam_default": True,
     }
     rows = query(
         "SELECT item_id, predicted_index, predicted_label, score, expected_label FROM predictions WHERE run_id = ?",
