@@ -36,7 +36,7 @@ $(DAGSTER_HOME)/dagster.yaml:
 
 # The instance folder comes with its dagster.yaml (the rule above).
 bench: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m bench_assets.cli.bench $(if $(PROFILE),--profile $(PROFILE))$(if $(MODELS), --models $(MODELS))$(if $(CONFIGS), --config $(CONFIGS))$(if $(REPEATS), --repeats $(REPEATS))$(if $(NO_WAREHOUSE), --no-warehouse)$(if $(TUNE), --tune)$(if $(TUNE_BUDGET), --tune-budget $(TUNE_BUDGET))
+	$(BIN)/python -m bench_assets.cli.bench $(if $(PROFILE),--profile $(PROFILE))$(if $(MODELS), --models $(MODELS))$(if $(CONFIGS), --config $(CONFIGS))$(if $(REPEATS), --repeats $(REPEATS))$(if $(NO_WAREHOUSE), --no-warehouse)$(if $(TUNE), --tune)$(if $(TUNE_BUDGET), --tune-budget $(TUNE_BUDGET))$(if $(TUNE_ITEMS), --tune-items $(TUNE_ITEMS))
 
 test: $(INSTALLED) $(DBT_MANIFEST) /usr/bin/chromium
 	$(BIN)/python -m pytest

@@ -149,3 +149,18 @@ def test_bench_refuses_unknown_models_and_profiles_naming_the_accepted_values(mo
         bench.main(["--profile", "huge"])
     assert "invalid choice: 'huge' (choose from" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tune-items", "100"], "--tune-items takes a number of items of at least 1, with --tune"),
+    (["--tune", "--tune-items", "0"], "--tune-items takes a number of items of at least 1, with --tune"),
+    (["--tune-budget", "60"], "--tune-budget takes a number of seconds above 0, with --tune"),
+    (["--tune", "--repeats", "3"], "no --config or --repeats with it"),
+])
+def test_bench_refuses_tuning_options_that_do_not_apply(argv, message, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(SystemExit) as exited:
+        bench.main(argv)
+    assert exited.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()

@@ -4,7 +4,7 @@ Runs go into the Dagster instance under DAGSTER_HOME (by default `data/dagster_h
 UI's run history and asset plots just like runs launched from the UI.
 
     python -m bench_assets.cli.bench [--profile quick|full] [--models resnet50 ...] [--config precision=bf16 ...]
-                                     [--no-warehouse] [--tune [--tune-budget SECONDS]]
+                                     [--no-warehouse] [--tune [--tune-budget SECONDS] [--tune-items N]]
 
 Each run executes in a process of its own (a worker, see Worker), whose output is captured; the first worker
 starts with the bench, so that its imports overlap the bench's own. The bench follows the run through its
@@ -519,6 +519,10 @@ def main(argv: list[str] | None = None) -> int:
         help="tune each model instead of one run: its best configuration on this machine (docs/tuning.md)",
     )
     parser.add_argument("--tune-budget", type=float, metavar="SECONDS", help="each tuning's time budget")
+    parser.add_argument(
+        "--tune-items", type=int, metavar="N",
+        help="each tuning's sample: the dataset's first N items (default: the smoke size, 23)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -527,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--tune tries the configurations itself, once per model: no --config or --repeats with it")
     if args.tune_budget is not None and (not args.tune or args.tune_budget <= 0):
         parser.error("--tune-budget takes a number of seconds above 0, with --tune")
+    if args.tune_items is not None and (not args.tune or args.tune_items < 1):
+        parser.error("--tune-items takes a number of items of at least 1, with --tune")
 
     os.environ.setdefault("DAGSTER_HOME", str(Path(default_data_dir()) / "dagster_home"))
     instance_settings = Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml"
@@ -575,8 +581,9 @@ def bench(parser: argparse.ArgumentParser, args: argparse.Namespace, first_worke
     for model in models:
         benchmark = known[model]
         if args.tune:
-            budget = {"budget_seconds": args.tune_budget} if args.tune_budget is not None else {}
-            job_name, ops = benchmark.tuning_job_name, {benchmark.tuning_asset_name: {"config": budget}}
+            tuning = {name: value for name, value in (("budget_seconds", args.tune_budget),
+                                                      ("sample_items", args.tune_items)) if value is not None}
+            job_name, ops = benchmark.tuning_job_name, {benchmark.tuning_asset_name: {"config": tuning}}
         else:
             job_name, ops = benchmark.job_name, {benchmark.run_asset_name: {"config": overrides}} if overrides else None
         for repeat in range(1, args.repeats + 1):

@@ -48,6 +48,10 @@ def configure_model(model: torch.nn.Module, configuration: ModelConfiguration) -
     return model
 
 
+# The largest batch compile_now compiles a graph for: past the ranges a CPU convolution switches kernels at (16).
+COMPILE_LARGEST_BATCH = 64
+
+
 def compile_now(model: torch.nn.Module, example_forward: Callable, precision: str, max_batch_size: int) -> None:
     """Runs a compiled model's first forward passes, which compile it, so that compiling happens where this is
     called (Beam's model loading) and not in the batches. They run under the grad and autocast modes the inference
@@ -56,10 +60,14 @@ def compile_now(model: torch.nn.Module, example_forward: Callable, precision: st
     Even with dynamic sizes one graph may not serve every batch size: PyTorch specialises a size of 1, and a graph
     can hold for a range of sizes only (on a CPU a convolution picks its kernel, and so its output layout, by batch
     size: one graph up to 15 images, another from 16). Batches of one item, of two and of the largest the batching
-    forms (`max_batch_size`) compile a graph for each such range the run's batches fall in."""
+    forms (`max_batch_size`, at most COMPILE_LARGEST_BATCH) compile a graph for each such range the run's batches
+    fall in. Beam's unbounded batching (sentiment's 1 to 10,000) would otherwise make the warm-up one forward pass
+    over 10,000 items, minutes and gigabytes before the first batch; a larger batch than the cap compiles, if it
+    must, inside its own latency."""
     device = next(model.parameters()).device
+    largest = min(max_batch_size, COMPILE_LARGEST_BATCH)
     with torch.no_grad(), precision_autocast(device.type, precision):
-        for items in sorted({1, min(2, max_batch_size), max_batch_size}):
+        for items in sorted({1, min(2, largest), largest}):
             example_forward(model, items, device)
 
 
