@@ -49,6 +49,7 @@ def test_weights_prepared_from_the_same_inputs_are_not_prepared_again(tmp_path, 
     assert len(prepared) == 3
 
 
+@pytest.mark.slow  # starts two worker processes
 def test_the_first_job_runs_in_the_worker_started_ahead_and_an_unused_worker_is_ended(tmp_path, monkeypatch):
     from bench_assets.cli.bench import PROCESS_TAG, Console, Worker, run_job
 

@@ -66,6 +66,7 @@ def test_root_logging_shows_neither_dagsters_relayed_records_nor_beams_apitools_
     assert completed.stderr.splitlines() == ["WARNING:apache_beam.runners:a real warning"]
 
 
+@pytest.mark.slow  # a worker process imports the code location, then fails
 def test_a_failing_run_prints_the_end_of_its_output(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))

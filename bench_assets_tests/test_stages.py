@@ -38,7 +38,8 @@ def dask_address():
         yield cluster.scheduler_address
 
 
-@pytest.mark.parametrize("runner", ["direct", "dask"])
+# A Dask cluster takes processes and seconds to start: its case belongs to the slow tier.
+@pytest.mark.parametrize("runner", ["direct", pytest.param("dask", marks=pytest.mark.slow)])
 def test_a_stage_counts_its_own_work_not_the_steps_its_elements_go_on_to(runner, tmp_path, request):
     # Runners hand an element to the next step while the step that yielded it waits: reading must not be charged
     # with the sleeping step downstream.
@@ -72,7 +73,7 @@ def build_marts(database: str, *marts: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("runner_config", [{}, {"runner": "dask", "workers": 2}])
+@pytest.mark.parametrize("runner_config", [{}, pytest.param({"runner": "dask", "workers": 2}, marks=pytest.mark.slow)])
 def test_a_run_records_every_stage_and_names_its_bound(runner_config, bench_resources, query):
     materialize([openimage_sample], bench_resources)
     result = materialize(
