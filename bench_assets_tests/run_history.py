@@ -169,17 +169,26 @@ class BuiltMetrics:
         return ids
 
 
-def build_metrics(root: Path, runs: list[HandMadeRun]) -> BuiltMetrics:
+def build_metrics(root: Path, runs: list[HandMadeRun], dbt_tests: bool | tuple[str, ...] = False) -> BuiltMetrics:
     database = root / "bench.duckdb"
     run_ids = write_runs(database, runs, root / "runs")
-    return build_warehouse(root, database, run_ids)
+    return build_warehouse(root, database, run_ids, dbt_tests)
 
 
-def build_warehouse(root: Path, database: Path, run_ids: list[str]) -> BuiltMetrics:
-    """Every metrics asset and check materialized over the runs already in `database`."""
+def build_warehouse(
+    root: Path, database: Path, run_ids: list[str], dbt_tests: bool | tuple[str, ...] = False
+) -> BuiltMetrics:
+    """Every metrics asset and regression check materialized over the runs already in `database`, with all of dbt's
+    data tests (True), those named, or none: the 146 tests take two thirds of a build's dbt time, and
+    test_metrics_marts runs them all over its history."""
+    selection = dg.AssetSelection.all()
+    if dbt_tests is not True:
+        selection = selection.without_checks() | dg.AssetSelection.checks(*regression_checks) | dg.AssetSelection.checks(
+            *(key for key in warehouse_dbt_assets.check_keys if key.name in (dbt_tests or ()))
+        )
     settings = BenchmarkSettings(profile="smoke", data_dir=str(root / "data"))
     result = dg.materialize(
-        [warehouse_dbt_assets, benchmark_report, *regression_checks],
+        [warehouse_dbt_assets, benchmark_report, *regression_checks], selection=selection,
         resources={"duckdb": DuckDBResource(database=str(database)), "dbt": dbt_resource(), "settings": settings},
     )
     return BuiltMetrics(run_ids, result, database, settings.root / REPORT_PATH)

@@ -57,7 +57,7 @@ def built(tmp_path_factory):
         + [HandMadeRun("efficientnet_lite0", [(8, 30.0 * jitter(run, b)) for b in range(2)]) for run in range(12)]
         + [HandMadeRun("resnet50", [(4, 40.0)], status="failed")]
     )
-    metrics = build_metrics(tmp_path_factory.mktemp("metrics"), history)
+    metrics = build_metrics(tmp_path_factory.mktemp("metrics"), history, dbt_tests=True)
     run_ids, result, query = metrics.run_ids, metrics.result, metrics.query
     return {
         "result": result,

@@ -134,7 +134,9 @@ HISTORY = {
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    metrics = build_metrics(tmp_path_factory.mktemp("trust"), [run for history in HISTORY.values() for run in history])
+    metrics = build_metrics(
+        tmp_path_factory.mktemp("trust"), [run for history in HISTORY.values() for run in history], dbt_tests=(GUARD_CHECK,)
+    )
     return {
         "result": metrics.result, "query": metrics.query, "ids": metrics.ids_by_model(HISTORY),
         "report": metrics.report.read_text(),
