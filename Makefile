@@ -41,9 +41,10 @@ bench: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 test: $(INSTALLED) $(DBT_MANIFEST) /usr/bin/chromium
 	$(BIN)/python -m pytest
 
-# The tier to run while working: everything but the slow end-to-end and browser tests (docs/testing.md).
+# The tier to run while working: everything but the slow end-to-end and browser tests (docs/testing.md), on two
+# workers, each test file on one of them (its module fixtures, such as a dbt build, are made once).
 test-fast: $(INSTALLED) $(DBT_MANIFEST)
-	$(BIN)/python -m pytest -m "not slow and not browser"
+	$(BIN)/python -m pytest -m "not slow and not browser" -n 2 --dist loadfile
 
 # dagster dev re-parses the dbt project (DbtProject.prepare_if_dev) with the dbt it finds on PATH.
 ui: $(INSTALLED) $(DBT_MANIFEST) $(DAGSTER_HOME)/dagster.yaml

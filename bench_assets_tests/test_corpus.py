@@ -44,6 +44,7 @@ def test_another_seed_gives_other_sentences(small):
     assert len(set(other) & set(small)) < 150
 
 
+@pytest.mark.slow  # a fresh Python process imports the corpus code
 def test_same_list_in_a_fresh_process_with_another_hash_seed(small):
     # String hashing is randomised per process: any set-ordered step would change the list.
     script = (

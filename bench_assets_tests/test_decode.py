@@ -37,6 +37,7 @@ def test_reduced_decoding_keeps_twice_the_input_size_at_the_smallest_scale(size,
     assert decode_image(encoded(*size, format), least_size=reduced_decode_size("full", IMAGE_SIZE)).size == size
 
 
+@pytest.mark.slow  # two runs of the real model over multi-megapixel photos
 def test_reduced_decoding_passes_the_accuracy_guard_on_the_labelled_large_photos(bench_resources, query):
     resources = with_settings(bench_resources, openimages_source="large")
     sample = materialize([openimage_sample], resources).asset_materializations_for_node("openimage_sample")[0]
