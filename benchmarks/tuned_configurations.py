@@ -11,7 +11,7 @@ under data/tuned_configurations/, so drift in the machine's speed falls on both.
 (with the model load in it, over this profile's input), after the load (the rate a larger input approaches: what
 the tuner ranks by), and in the inference stage; the pipeline's rate over its slowest stage's (that stage's
 busy time, recorded in the same run, over the wall time after the load); how close inference comes to the machine's
-measured matmul peak in the run's precision (FLOPs as torch counts them); and the accuracy guard's verdict on the
+measured matmul peak in the run's precision (run_summary's utilization); and the accuracy guard's verdict on the
 tuned runs.
 """
 
@@ -80,11 +80,9 @@ def bench_run(model: str, profile: str, changes: dict) -> dict:
         sys.exit(f"{model} {config or 'Beam default'}: run {run['run_id']} lost items or had failures")
     slowest = max(run[f"{stage}_busy_seconds"] or 0 for stage in STAGES)
     run["over_slowest_stage"] = slowest / (run["wall_seconds"] - run["load_model_latency_ms"] / 1000)
-    # The machine's measured matmul peak in the run's precision (its theoretical one is unknown on some CPUs).
-    # An int8 model's multiply-adds are not the float ones the peak counts: no share for it.
-    run["of_peak"] = (run["achieved_flops_per_second"] / run["peak_flops_per_second"]
-                      if run["achieved_flops_per_second"] and run["peak_flops_per_second"]
-                      and run["quantization"] == "none" else None)
+    # run_summary's utilization: a share of the measured matmul peak in the run's precision (none above it). An
+    # int8 model's multiply-adds are not the float ones the peak counts: no share for it.
+    run["of_peak"] = run["utilization"] if run["quantization"] == "none" else None
     return run
 
 
