@@ -43,7 +43,11 @@ HISTORY = {
         {"batching": {**BERT_BATCHING, "mode": "beam_example"}},
         {"batching": {**BERT_BATCHING, "mode": "length_bucketed"}},
     ),
-    "weights": step_history("weights", {"weights_sha256": "a" * 64}, {"weights_sha256": "b" * 64}),
+    # A person's own weights file, changed: other work.
+    "weights": step_history(
+        "weights", {"weights_source": "configured", "weights_sha256": "a" * 64},
+        {"weights_source": "configured", "weights_sha256": "b" * 64},
+    ),
     # Two machines alike but for one instruction set (AVX-512 BF16): never one series.
     "machine": step_history(
         "machine",

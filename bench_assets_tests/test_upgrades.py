@@ -21,6 +21,16 @@ HISTORY = {
     "torch-slower": history("torch-slower", 52.0, packages={"torch": "2.15.0"}),
     "torch-same-speed": history("torch-same-speed", 40.0, packages={"torch": "2.15.0"}),
     "commit-slower": history("commit-slower", 52.0, commit="e4f5a6b7c8d9"),
+    # transformers 4.57.6 -> 5.24.0 re-makes seeded random weights with other bytes: still the same work.
+    "transformers-slower": [
+        HandMadeRun("transformers-slower", [(4, 40.0 * j)] * 3,
+                    fingerprint=fingerprint_with(packages={"transformers": "4.57.6"}))
+        for j in JITTER
+    ] + [
+        HandMadeRun("transformers-slower", [(4, 52.0 * j)] * 3, weights_sha256="f" * 64,
+                    fingerprint=fingerprint_with(packages={"transformers": "5.24.0"}))
+        for j in JITTER
+    ],
     # Five quiet runs, then a latest one 30% slower; and a series of two runs.
     "latest-slower": [HandMadeRun("latest-slower", [(4, 40.0 * j)] * 3) for j in JITTER]
     + [HandMadeRun("latest-slower", [(4, 52.0)] * 3)],
@@ -58,6 +68,19 @@ def test_an_upgrade_with_a_slowdown_is_a_regression_at_its_run_naming_the_change
     assert commit_change == ("commit a1b2c3d -> e4f5a6b",)
 
 
+def test_an_upgrade_that_remakes_seeded_random_weights_stays_in_its_series_and_its_slowdown_is_seen(built):
+    query = built["metrics"].query
+    assert query(
+        "SELECT count(DISTINCT comparison_key), count(DISTINCT weights_sha256) FROM run_summary "
+        "WHERE model = 'transformers-slower'"
+    ) == [(1, 2)]
+    ((run_number, what_changed),) = query(
+        "SELECT s.run_number, r.what_changed FROM regressions r JOIN run_summary s USING (run_id) "
+        "WHERE r.model = 'transformers-slower' AND r.metric = 'inference_items_per_second'"
+    )
+    assert (run_number, what_changed) == (RUNS_EACH_SIDE + 1, "transformers 4.57.6 -> 5.24.0")
+
+
 def test_the_same_upgrade_without_a_slowdown_reports_nothing(built):
     query = built["metrics"].query
     assert query("SELECT count(*) FROM change_points WHERE run_id IN (SELECT run_id FROM run_summary "
@@ -72,7 +95,9 @@ def test_the_check_and_the_report_name_what_changed(built):
         if e.check_name == "no_recent_regression_in_inference_items_per_second"
     ]
     assert not evaluation.passed
-    assert evaluation.metadata["what_changed"].value in ("torch 2.14.1 -> 2.15.0", "commit a1b2c3d -> e4f5a6b")
+    assert evaluation.metadata["what_changed"].value in (
+        "torch 2.14.1 -> 2.15.0", "commit a1b2c3d -> e4f5a6b", "transformers 4.57.6 -> 5.24.0"
+    )
     assert "torch 2.14.1 -> 2.15.0" in evaluation.metadata["all_recent"].value
     report = metrics.report.read_text()
     assert "torch 2.14.1 -&gt; 2.15.0" in report and "commit a1b2c3d -&gt; e4f5a6b" in report

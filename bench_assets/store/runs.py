@@ -65,6 +65,14 @@ class RunRecord:
         return self.fingerprint.get("torch_threads")
 
     @property
+    def weights_identity(self) -> str:
+        """What the run's weights are, as a series tells them apart: a file's sha256, but for seeded random weights
+        the word alone (their seed is the settings' seed, in `dataset`). Those are made again when a library that
+        builds the architecture changes, and their bytes may change with it (transformers 5 initializes
+        DistilBERT otherwise than 4.57): the work is the same, and the upgrade must stay a step in its series."""
+        return "seeded_random" if self.weights_source == "seeded_random" else self.weights_sha256
+
+    @property
     def comparison_key(self) -> str:
         """Runs form one series (and are compared for regressions) only when everything in COMPARISON agrees."""
         measured = {name: getattr(self, name) for name in COMPARISON}
@@ -77,14 +85,14 @@ class RunRecord:
 # each run and left out, so that an upgrade shows as a change point within its series. Each name is a column of
 # `runs` (and a field of RunRecord), so that compare can tell which of them two runs differ in.
 COMPARISON = (
-    "benchmark", "model", "profile", "dataset", "batching", "weights_sha256", "machine_id", "torch_threads", "runner",
+    "benchmark", "model", "profile", "dataset", "batching", "weights_identity", "machine_id", "torch_threads", "runner",
     "runner_options",
 )
 
 RUN_COLUMNS = (
     "run_id, benchmark, model, profile, runner, runner_options, batching, dataset_size, weights_source, "
-    "weights_sha256, fingerprint, fingerprint_id, machine_id, machine_label, torch_threads, dagster_run_id, dataset, "
-    "comparison_key, started_at, status, pid, host, process_started_at"
+    "weights_sha256, weights_identity, fingerprint, fingerprint_id, machine_id, machine_label, torch_threads, "
+    "dagster_run_id, dataset, comparison_key, started_at, status, pid, host, process_started_at"
 )
 
 
@@ -110,7 +118,7 @@ def start_run(conn: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     create_schema(conn)
     pid, host, process_started_at = this_process()
     conn.execute(
-        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
         [
             run.run_id,
             run.benchmark,
@@ -122,6 +130,7 @@ def start_run(conn: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
             run.dataset_size,
             run.weights_source,
             run.weights_sha256,
+            run.weights_identity,
             json.dumps(run.fingerprint),
             run.fingerprint_id,
             run.machine_id,

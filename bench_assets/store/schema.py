@@ -121,7 +121,7 @@ CREATE TABLE IF NOT EXISTS trials (
 ADDED_COLUMNS = {
     "runs": (
         "pid INTEGER", "host VARCHAR", "process_started_at DOUBLE", "dataset JSON", "comparison_key VARCHAR",
-        "machine_id VARCHAR", "machine_label VARCHAR", "torch_threads INTEGER",
+        "machine_id VARCHAR", "machine_label VARCHAR", "torch_threads INTEGER", "weights_identity VARCHAR",
     ),
     "predictions": ("line INTEGER", "detail VARCHAR"),
     "failures": ("line INTEGER", "traceback VARCHAR"),
