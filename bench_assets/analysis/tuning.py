@@ -141,7 +141,7 @@ class Tuner:
     def tune(self, best_batch_size: int | None) -> None:
         """Beam's default, the single changes, the combinations of the winners, then the losers on the best."""
         default = self.attempt(BEAM_DEFAULT, {})
-        baseline = default.ranking_items_per_second if default and default.is_eligible else None
+        baseline = default if default and default.is_eligible else None  # none: any eligible change wins
         singles = [(SINGLE, changes) for changes in single_changes(self.benchmark)]
         batching = batching_change(self.benchmark, best_batch_size)
         if batching is not None:
@@ -151,7 +151,7 @@ class Tuner:
             if refusal(self.benchmark, changes, self.cuda_available) is not None:
                 refused.append(changes)
             trial = self.attempt(phase, changes)
-            if trial and trial.is_eligible and (baseline is None or trial.ranking_items_per_second > baseline):
+            if self.faster(trial, baseline):
                 winners.append(trial)
             elif trial and trial.is_eligible:
                 losers.append(trial)
