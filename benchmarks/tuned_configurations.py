@@ -114,7 +114,11 @@ def main() -> None:
         for repeat in range(args.repeats):
             order = list(configurations) if repeat % 2 == 0 else list(reversed(configurations))
             for label in order:
-                runs[label].append(bench_run(model, args.profile, configurations[label]))
+                run = bench_run(model, args.profile, configurations[label])
+                runs[label].append(run)
+                # Progress on stderr (each run takes a minute or more); the table goes to stdout.
+                print(f"{model} {label} run {repeat + 1} of {args.repeats}: "
+                      f"{run['items_per_second_after_load']:.1f} items/s after the load", file=sys.stderr, flush=True)
         for label, changes in configurations.items():
             done = runs[label]
             guard = {run["guard_passes"] for run in done if run["guard_applies"]}
