@@ -17,8 +17,10 @@ from bench_assets.defs.benchmarks import BENCHMARK_DEFINITIONS
 from bench_assets.vision.imagenet import build_timm_model
 from bench_assets.run.configuration import ModelConfiguration
 from bench_assets.pipeline.model_handlers import (
-    RUNTIME_HANDLERS, AutocastInference, configure_model, import_openvino, sentence_inputs,
+    RUNTIME_HANDLERS, AutocastInference, CalibrationSample, PositionalModel, calibrated_int8, configure_model,
+    import_openvino, sentence_inputs,
 )
+from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
@@ -55,23 +57,29 @@ def run_config(asset: str, **config) -> dict:
         (image_classification_run, "efficientnet_lite0", {"precision": "fp16"},
          "precision 'fp16' needs device 'GPU' (CPUs lack fast fp16 kernels); on CPU use 'bf16'"),
         (image_classification_run, "efficientnet_lite0", {"quantization": "dynamic_int8"},
-         "quantization 'dynamic_int8' does not apply to the image_classification benchmark; accepted values: ['none']"),
+         "quantization 'dynamic_int8' does not apply to the image_classification benchmark; accepted values: "
+         "['none', 'static_int8']"),
         (language_modeling_run, "all-minilm-l6-v2", {"quantization": "dynamic_int8", "precision": "bf16"},
          "quantization 'dynamic_int8' runs on device 'CPU' in precision 'fp32'"),
         (table_rows_run, "linear_regression", {"backend": "openvino"},
          "backend 'openvino' does not apply to the table_rows benchmark; accepted values: ['pytorch']"),
         (language_modeling_run, "all-minilm-l6-v2", {"backend": "openvino", "quantization": "dynamic_int8"},
-         "quantization 'dynamic_int8' does not apply with backend 'openvino' (it runs the exported fp32 model as it "
-         "is, on OpenVINO's CPU plugin); accepted values: ['none']"),
+         "quantization 'dynamic_int8' does not apply with backend 'openvino' (it runs the exported fp32 model on "
+         "OpenVINO's CPU plugin); accepted values: ['none', 'static_int8']"),
+        (language_modeling_run, "all-minilm-l6-v2", {"backend": "onnxruntime", "quantization": "static_int8"},
+         "quantization 'static_int8' does not apply with backend 'onnxruntime' (it runs the exported fp32 model on "
+         "ONNX Runtime's CPU provider); accepted values: ['none']"),
+        (image_classification_run, "efficientnet_lite0", {"quantization": "static_int8"},
+         "quantization 'static_int8' needs backend 'openvino', got 'pytorch'"),
         (image_classification_run, "efficientnet_lite0", {"backend": "onnxruntime", "precision": "bf16"},
-         "precision 'bf16' does not apply with backend 'onnxruntime' (it runs the exported fp32 model as it is, on "
-         "ONNX Runtime's CPU provider); accepted values: ['fp32']"),
+         "precision 'bf16' does not apply with backend 'onnxruntime' (it runs the exported fp32 model on ONNX "
+         "Runtime's CPU provider); accepted values: ['fp32']"),
         (image_classification_run, "efficientnet_lite0", {"backend": "onnxruntime", "memory_format": "channels_last"},
-         "memory_format 'channels_last' does not apply with backend 'onnxruntime' (it runs the exported fp32 model as "
-         "it is, on ONNX Runtime's CPU provider); accepted values: ['contiguous']"),
+         "memory_format 'channels_last' does not apply with backend 'onnxruntime' (it runs the exported fp32 model on "
+         "ONNX Runtime's CPU provider); accepted values: ['contiguous']"),
         (image_classification_run, "efficientnet_lite0", {"backend": "onnxruntime", "compile": "torch.compile"},
-         "compile 'torch.compile' does not apply with backend 'onnxruntime' (it runs the exported fp32 model as it "
-         "is, on ONNX Runtime's CPU provider); accepted values: ['none']"),
+         "compile 'torch.compile' does not apply with backend 'onnxruntime' (it runs the exported fp32 model on ONNX "
+         "Runtime's CPU provider); accepted values: ['none']"),
     ],
 )
 def test_a_configuration_the_benchmark_cannot_run_fails_before_any_work(bench_resources, asset, partition, config, expected):
@@ -136,16 +144,22 @@ def test_configured_runs_are_recorded_apart_and_predict_what_fp32_predicts(bench
 @pytest.mark.slow
 def test_onnxruntime_and_openvino_run_the_converted_model_and_predict_what_pytorch_predicts(bench_resources, query, no_network):
     materialize([openimage_sample], bench_resources)
-    for config in ({}, {"backend": "onnxruntime"}, {"backend": "openvino"}):
+    for config in ({}, {"backend": "onnxruntime"}, {"backend": "openvino"}, {"backend": "openvino", "quantization": "static_int8"}):
         result = materialize([image_model_weights, image_classification_run], bench_resources, partition_key="efficientnet_lite0",
                              run_config=run_config("image_classification_run", **config))
         assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
 
     runs = query("SELECT run_id, batching ->> 'backend', comparison_key, status FROM runs ORDER BY started_at")
-    assert [row[1] for row in runs] == ["pytorch", "onnxruntime", "openvino"] and len({row[2] for row in runs}) == 3
+    assert [row[1] for row in runs] == ["pytorch", "onnxruntime", "openvino", "openvino"] and len({row[2] for row in runs}) == 4
     assert {row[3] for row in runs} == {"finished"}
-    pytorch = runs[0][0]
-    for (run_id, _, _, _), namespace in zip(runs[1:], ("BeamML_Onnx", "BeamML_OpenVINO")):
+    pytorch, int8 = runs[0][0], runs[3][0]
+    # OpenVINO's int8 predicts every photo, with other scores than fp32's (int8 activations); whether it predicts
+    # well enough is the accuracy guard's verdict, on the confident items (tested in test_trust).
+    (items, largest_difference), = query("""
+        SELECT count(*), max(abs(r.score - p.score))
+        FROM predictions r JOIN predictions p USING (line) WHERE r.run_id = ? AND p.run_id = ?""", [int8, pytorch])
+    assert items == 23 and largest_difference > 1e-3
+    for (run_id, _, _, _), namespace in zip(runs[1:3], ("BeamML_Onnx", "BeamML_OpenVINO")):
         # Each runtime's handler reports under its own namespace, its model loading (the conversion) included.
         beam_metrics = dict(query("SELECT metric, value FROM metrics WHERE run_id = ? AND namespace = ?", [run_id, namespace]))
         assert beam_metrics["num_inferences"] == 23 and beam_metrics["mean_load_model_latency_milli_secs"] > 0
@@ -242,6 +256,61 @@ def test_a_runtime_ends_every_line_of_the_masked_word_pipeline_as_pytorch_does(t
     # Random weights: the top word's probability, not the word (near-ties may flip).
     torch.testing.assert_close(torch.tensor(list(scores[backend].values())),
                                torch.tensor(list(scores["pytorch"].values())), rtol=1e-4, atol=1e-5)
+
+def test_int8_is_calibrated_on_the_runs_own_first_usable_items_as_the_pipeline_prepares_them(tmp_path):
+    cases = sentence_cases()
+    corpus = tmp_path / "sentences.txt"
+    write_lines(corpus, [line for _, line, _, _ in reversed(cases)])  # the failing lines first
+    inputs = sentence_inputs(language_modeling.MODEL_INPUTS, language_modeling.TYPICAL_TOKENS)
+    prepare = PrepareItems(language_modeling.tokenize_masked, load_bert_tokenizer)
+    sample = CalibrationSample(str(corpus), prepare, items=3).model_inputs(inputs)
+
+    tokenizer = load_bert_tokenizer()
+    usable = [line.decode() for _, line, stage, _ in reversed(cases) if stage == PREDICTED][:3]
+    expected = [language_modeling.tokenize_masked(tokenizer, text) for text in usable]
+    assert len(sample) == 3
+    for arrays, tensors in zip(sample, expected):
+        assert [array.shape for array in arrays] == [(1, len(tensors["input_ids"]))] * 3
+        for array, name in zip(arrays, inputs.names):
+            assert array.tolist() == [tensors[name].tolist()]
+
+    torch.manual_seed(0)
+    converted = import_openvino().convert_model(
+        PositionalModel(TINY_BERT.build().eval(), inputs), example_input=tuple(inputs.examples.values()))
+    quantized = calibrated_int8(converted, sample, transformer=True)
+    # NNCF marks each quantized input with a FakeQuantize node, which OpenVINO's CPU plugin runs as int8.
+    assert not any(op.get_type_name() == "FakeQuantize" for op in converted.get_ops())
+    assert any(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
+
+    unusable = tmp_path / "unusable.txt"
+    write_lines(unusable, [line for _, line, stage, _ in cases if stage != PREDICTED])
+    with pytest.raises(ValueError, match="no line of .* is a usable item: nothing to calibrate int8 on"):
+        CalibrationSample(str(unusable), prepare).model_inputs(inputs)
+
+
+def test_openvino_int8_ends_every_line_of_the_masked_word_pipeline_as_fp32_does(tmp_path):
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny-bert.pt"
+    torch.save(TINY_BERT.build().state_dict(), weights)
+    cases = sentence_cases()
+    corpus = tmp_path / "sentences.txt"
+    write_lines(corpus, [line for _, line, _, _ in cases])
+    run_dir = tmp_path / "int8"
+
+    def build(pipeline):
+        LANGUAGE_MODELING_BENCHMARK.build_pipeline(pipeline, LANGUAGE_MODELING_BENCHMARK.request(
+            input_file=corpus, model=TINY_BERT, state_dict_path=weights, run_dir=run_dir,
+            batching_mode=language_modeling.LENGTH_BUCKETED, min_batch_size=2, max_batch_size=8, backend="openvino",
+            quantization="static_int8",
+        ))
+
+    run_pipeline(build, RunnerSettings(), ProgressMonitor(run_dir / "progress", len(cases), lambda _: None))
+    rows = read_output_rows(run_dir, "predictions") + read_output_rows(run_dir, "failures")
+    assert {row["line"]: row.get("stage", PREDICTED) for row in rows} == {
+        line: stage for line, (_, _, stage, _) in enumerate(cases, start=1)
+    }
+    assert len(rows) == len(cases)
+
 
 def test_openvino_is_imported_with_its_telemetry_declined():
     import openvino_telemetry

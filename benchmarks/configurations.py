@@ -5,7 +5,7 @@ language models on each backend, forward only.
         [--configurations fp32 onnxruntime openvino] [--language-models bert-base-uncased] [--sentences 64]
 
 For each image model and configuration (fp32, bf16 autocast, channels_last, both, torch.compile, ONNX Runtime,
-OpenVINO; --configurations picks some by label), in this one process with the same images, weights and threads: a
+OpenVINO, OpenVINO's calibrated int8; --configurations picks some by label), in this one process with the same images, weights and threads: a
 forward-only loop over the same preprocessed batches, on the model as the platform's handler loads it (configured,
 compiled, or converted for ONNX Runtime or OpenVINO), timed before and after the pipeline (the mean of the two),
 and the platform's Beam pipeline (direct runner, fixed batches of the same size). Prints items/s of each, the
@@ -15,11 +15,13 @@ converting it) is outside forward-only and the inference stage, inside end-to-en
 end-to-end. torch.compile reuses Inductor's on-disk cache, so a second compile of the same model loads faster than
 the first.
 
-For each language model (masked word, seeded random weights) and backend (PyTorch, ONNX Runtime, OpenVINO; fp32):
+For each language model (masked word, seeded random weights) and configuration (PyTorch fp32 and dynamic int8, ONNX
+Runtime, OpenVINO fp32 and calibrated int8):
 the masked-word handler's inference over the same tokenized sentences of the sentence corpus, in batches of BATCH
 sentences of similar length (as length_bucketed batching forms them), timed twice (the mean), on the model as the
-handler loads it. Prints sentences/s, the speed-up over PyTorch, the load time (the conversion) and the largest
-difference of the masked word's logits from PyTorch's.
+handler loads it. Prints sentences/s, the speed-up over PyTorch fp32, the load time (the conversion, the
+quantization) and the largest difference of the masked word's logits from PyTorch fp32's. The int8 configurations are
+calibrated (OpenVINO's) on the same sentences or images they are timed on, as a run calibrates on its own first items.
 """
 
 import argparse
@@ -41,8 +43,9 @@ from bench_assets.datasets.images import build_image_sample
 from bench_assets.benchmarks.image_classification.models import IMAGE_MODELS
 from bench_assets.machine.fingerprint import cpu_model
 from bench_assets.run.configuration import ModelConfiguration, configuration_label
-from bench_assets.pipeline.model_handlers import precision_autocast
+from bench_assets.pipeline.model_handlers import CalibrationSample, precision_autocast
 from bench_assets.pipeline.outputs import read_output_rows
+from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.progress import ProgressMonitor
 from bench_assets.pipeline.runner import RunnerSettings, run_pipeline
 from bench_assets.settings import default_data_dir
@@ -58,8 +61,15 @@ CONFIGURATIONS = (
     ModelConfiguration(compile="torch.compile"),
     ModelConfiguration(backend="onnxruntime"),
     ModelConfiguration(backend="openvino"),
+    ModelConfiguration(backend="openvino", quantization="static_int8"),
 )
-LANGUAGE_BACKENDS = ("pytorch", "onnxruntime", "openvino")
+LANGUAGE_CONFIGURATIONS = (
+    ModelConfiguration(),
+    ModelConfiguration(quantization="dynamic_int8"),
+    ModelConfiguration(backend="onnxruntime"),
+    ModelConfiguration(backend="openvino"),
+    ModelConfiguration(backend="openvino", quantization="static_int8"),
+)
 
 
 def label(configuration: ModelConfiguration) -> str:
@@ -93,24 +103,28 @@ def pipeline_run(spec, weights: Path, image_list: Path, items: int, run_dir: Pat
     return inference, len(predictions) / wall, predictions
 
 
-def language_model_backends(model: str, sentences: int) -> None:
-    """Prints the masked-word inference's sentences/s on each backend (see the module's docstring)."""
+def language_model_configurations(model: str, sentences: int) -> None:
+    """Prints the masked-word inference's sentences/s in each configuration (see the module's docstring)."""
     base = LANGUAGE_MODELS[model]
     weights = WORK_DIR / f"{model}.pt"
     if not weights.exists():
         prepare_weights(base, weights, configured=None, seed=7)
     tokenizer = load_bert_tokenizer()
+    texts = build_sentence_corpus(sentences, seed=7)
+    corpus = WORK_DIR / f"sentences-{sentences}.txt"
+    corpus.write_text("".join(f"{text}\n" for text in texts))
+    calibration = CalibrationSample(str(corpus), PrepareItems(language_modeling.tokenize_masked, load_bert_tokenizer))
     examples = sorted(
-        (language_modeling.tokenize_masked(tokenizer, text) for text in build_sentence_corpus(sentences, seed=7)),
+        (language_modeling.tokenize_masked(tokenizer, text) for text in texts),
         key=lambda example: len(example["input_ids"]),
     )
     batches = [list(enumerate(examples[i:i + BATCH], start=i)) for i in range(0, len(examples), BATCH)]
     pytorch_rate, pytorch_logits = None, None
-    for backend in LANGUAGE_BACKENDS:
-        spec = dataclasses.replace(base, configuration=ModelConfiguration(backend=backend))
+    for configuration in LANGUAGE_CONFIGURATIONS:
+        spec = dataclasses.replace(base, configuration=configuration)
         handler = language_modeling.model_handler(
             spec, str(weights), language_modeling.LENGTH_BUCKETED, BATCH, BATCH, "CPU",
-            language_modeling.forward_example_sentences,
+            language_modeling.forward_example_sentences, calibration,
         )
         start = time.perf_counter()
         model_only = handler.load_model()
@@ -125,7 +139,7 @@ def language_model_backends(model: str, sentences: int) -> None:
         rate = statistics.mean(rates)
         if pytorch_rate is None:
             pytorch_rate, pytorch_logits = rate, logits
-        print(f"{model:<20}{backend:<26}{rate:>15.1f}{rate / pytorch_rate:>10.2f}{load_seconds:>10.1f}"
+        print(f"{model:<20}{label(configuration):<26}{rate:>15.1f}{rate / pytorch_rate:>10.2f}{load_seconds:>10.1f}"
               f"{(logits - pytorch_logits).abs().max().item():>18.2e}", flush=True)
 
 
@@ -162,6 +176,7 @@ def main() -> None:
             # shows in both figures of the ratio.
             model_only = image_pipeline.model_handler(
                 spec, str(weights), BATCH, BATCH, "CPU", example_forward=IMAGE_CLASSIFICATION_BENCHMARK.example_forward,
+                calibration=CalibrationSample(str(sample.list_path), image_pipeline.DecodeImages(transform)),
             ).load_model()
             forward_only(model_only, configuration.precision, batches[:1])
             forward_before = forward_only(model_only, configuration.precision, batches)
@@ -178,9 +193,9 @@ def main() -> None:
                   f"{end_to_end:>14.1f}{end_to_end / fp32_end_to_end:>10.2f}{agreement:>14.1%}", flush=True)
     if args.language_models:
         print(f"\n{args.sentences} sentences of the corpus, batches of {BATCH} of similar length")
-        print(f"{'model':<20}{'backend':<26}{'sentences/s':>15}{'speed-up':>10}{'load s':>10}{'max |logit diff|':>18}")
+        print(f"{'model':<20}{'configuration':<26}{'sentences/s':>15}{'speed-up':>10}{'load s':>10}{'max |logit diff|':>18}")
     for model in args.language_models:
-        language_model_backends(model, args.sentences)
+        language_model_configurations(model, args.sentences)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,21 @@ from bench_assets.pipeline.runner import RunnerSettings
 from bench_assets.run.run_settings import RUN_SETTINGS
 
 # The onnxruntime and openvino backends run the exported fp32 graph as it is, on the runtime's CPU provider or
-# plugin (the onnxruntime package has no CUDA one): nothing PyTorch would apply to the model applies to them.
+# plugin (the onnxruntime package has no CUDA one): nothing PyTorch would apply to the model applies to them;
+# OpenVINO quantizes it to int8 itself (static_int8, NNCF's).
 RUNTIMES = {"onnxruntime": "ONNX Runtime's CPU provider", "openvino": "OpenVINO's CPU plugin"}
-RUNTIME_SETTINGS = {
+PYTORCH_ONLY = {
     "device": ("CPU",),
     "precision": ("fp32",),
     "memory_format": ("contiguous",),
-    "quantization": ("none",),
     "compile": ("none",),
 }
+RUNTIME_SETTINGS = {
+    "onnxruntime": {**PYTORCH_ONLY, "quantization": ("none",)},
+    "openvino": {**PYTORCH_ONLY, "quantization": ("none", "static_int8")},
+}
+# A quantization that one backend applies.
+QUANTIZATION_BACKENDS = {"dynamic_int8": "pytorch", "static_int8": "openvino"}
 
 
 class RunConfigBase(dg.Config):
@@ -52,13 +58,17 @@ class RunConfigBase(dg.Config):
                 f"activations); got device {chosen['device']!r}, precision {chosen['precision']!r}"
             )
         if chosen["backend"] in RUNTIMES:
-            for name, accepted in RUNTIME_SETTINGS.items():
+            for name, accepted in RUNTIME_SETTINGS[chosen["backend"]].items():
                 if chosen[name] not in accepted:
                     raise ValueError(
                         f"{name} {chosen[name]!r} does not apply with backend {chosen['backend']!r} (it runs the "
-                        f"exported fp32 model as it is, on {RUNTIMES[chosen['backend']]}); accepted values: "
-                        f"{list(accepted)}"
+                        f"exported fp32 model on {RUNTIMES[chosen['backend']]}); accepted values: {list(accepted)}"
                     )
+        elif QUANTIZATION_BACKENDS.get(chosen["quantization"], chosen["backend"]) != chosen["backend"]:
+            raise ValueError(
+                f"quantization {chosen['quantization']!r} needs backend "
+                f"{QUANTIZATION_BACKENDS[chosen['quantization']]!r}, got {chosen['backend']!r}"
+            )
         return {"min_batch_size": self.min_batch_size, "max_batch_size": self.max_batch_size, **chosen}
 
     def runner_settings(self) -> RunnerSettings:

@@ -42,8 +42,10 @@ RUN_SETTINGS = (
         "the weights' layout: the default, or channels_last (NHWC, which convolution kernels prefer)",
     ),
     RunSetting(
-        "quantization", ("none", "dynamic_int8"),
-        "dynamic_int8: the Linear layers' weights in int8, activations quantized on the fly (torch.ao)",
+        "quantization", ("none", "dynamic_int8", "static_int8"),
+        "dynamic_int8: the Linear layers' weights in int8, activations quantized on the fly (torch.ao); "
+        "static_int8 (backend openvino): weights and activations in int8, NNCF's post-training quantization "
+        "calibrated on the run's own first items",
     ),
     RunSetting(
         "compile", ("none", "torch.compile"),
@@ -52,7 +54,8 @@ RUN_SETTINGS = (
     RunSetting(
         "backend", ("pytorch", "onnxruntime", "openvino"),
         "onnxruntime: the model exported with torch.onnx and run by ONNX Runtime through Beam's ONNX handler; "
-        "openvino: the model converted with openvino.convert_model and run by OpenVINO's CPU plugin in fp32",
+        "openvino: the model converted with openvino.convert_model and run by OpenVINO's CPU plugin in fp32 (or its "
+        "static_int8)",
     ),
     RunSetting(
         "decode", ("full", "reduced"),

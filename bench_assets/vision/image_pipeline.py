@@ -32,7 +32,7 @@ from torchvision import transforms
 from bench_assets.datasets.images import LABELS_FILE, OPENIMAGE_SAMPLE, read_labels
 from bench_assets.vision.imagenet import IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names
 from bench_assets.pipeline.failures import FAILED, PREPROCESS, READ, failure_row
-from bench_assets.pipeline.model_handlers import keyed_model_handler, tensor_inputs
+from bench_assets.pipeline.model_handlers import CalibrationSample, keyed_model_handler, tensor_inputs
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
 from bench_assets.pipeline.stage_timing import WorksOnThreads
@@ -299,13 +299,15 @@ def model_handler(
     device: str,
     inference_fn: Callable = default_tensor_inference_fn,
     example_forward: Callable | None = None,
+    calibration: CalibrationSample | None = None,
 ):
     """The keyed handler of an image benchmark, on the run's backend: Beam's PyTorch tensor handler, or the model
     converted at load for ONNX Runtime or OpenVINO (on the CPU; `inference_fn` then runs on the runtime's model).
-    `example_forward`: what compiles the model (None where the benchmark offers no compilation)."""
+    `example_forward`: what compiles the model (None where the benchmark offers no compilation); `calibration`:
+    the run's own images, for OpenVINO's calibrated int8."""
     return keyed_model_handler(
         PytorchModelHandlerTensor, spec, state_dict_path, inference_fn, device, tensor_inputs(IMAGE_SHAPE),
-        example_forward, min_batch_size=min_batch_size, max_batch_size=max_batch_size,
+        example_forward, calibration, min_batch_size=min_batch_size, max_batch_size=max_batch_size,
     )
 
 
@@ -351,6 +353,8 @@ def build_image_run(
     """A run of an image benchmark: its handler (model_handler) batching as the run says; on the platform, images
     only from the image roots (the data folder and the configured image source); decoded as the run's `decode`
     setting says for a model fed `input_size` pixels a side, where its `prefetch` setting says."""
+    allowed_roots = None if run.settings is None else run.settings.image_roots()
+    least_size = reduced_decode_size(run.model.configuration.decode, input_size)
     read_images_predict_write(
         pipeline,
         image_list=run.input_file,
@@ -364,10 +368,11 @@ def build_image_run(
             run.run_settings["device"],
             inference_fn,
             run.example_forward,
+            CalibrationSample(str(run.input_file), DecodeImages(transform, allowed_roots, least_size=least_size)),
         ),
         fields=fields,
-        allowed_roots=None if run.settings is None else run.settings.image_roots(),
-        least_size=reduced_decode_size(run.model.configuration.decode, input_size),
+        allowed_roots=allowed_roots,
+        least_size=least_size,
         prefetch=run.model.configuration.prefetch,
         max_batch_size=run.run_settings["max_batch_size"],
     )

@@ -10,7 +10,6 @@ from bench_assets.benchmarks.image_embedding.pipeline import (
 )
 from bench_assets.datasets.images import OPENIMAGE_SAMPLE
 from bench_assets.pipeline.embeddings import EMBEDDING_METRICS_NAMESPACE
-from bench_assets.run.configuration import QUANTIZATIONS
 from bench_assets.spec import BenchmarkSpec
 
 BENCHMARK = BenchmarkSpec(
@@ -28,5 +27,5 @@ BENCHMARK = BenchmarkSpec(
     beam_metrics_namespace=EMBEDDING_METRICS_NAMESPACE,
     # autocast and int8 Linear layers apply to CLIP; torch.compile would compile CLIPModel's forward, which
     # sentence-transformers does not call (it calls get_image_features), so it is not offered.
-    configurations={"precision": ("fp32", "bf16"), "quantization": QUANTIZATIONS},
+    configurations={"precision": ("fp32", "bf16"), "quantization": ("none", "dynamic_int8")},
 )

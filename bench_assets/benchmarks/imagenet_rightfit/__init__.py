@@ -23,6 +23,6 @@ BENCHMARK = BenchmarkSpec(
     # Items are single tensors: the model exports as it is (backends onnxruntime and openvino).
     configurations={
         "precision": PRECISIONS, "memory_format": MEMORY_FORMATS, "compile": COMPILERS, "backend": BACKENDS,
-        "decode": DECODES, "prefetch": PREFETCHES,
+        "quantization": ("none", "static_int8"), "decode": DECODES, "prefetch": PREFETCHES,
     },
 )

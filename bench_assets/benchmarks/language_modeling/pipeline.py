@@ -32,7 +32,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
 from bench_assets.datasets.sentences import mask_last_word
-from bench_assets.pipeline.model_handlers import keyed_model_handler, sentence_inputs
+from bench_assets.pipeline.model_handlers import CalibrationSample, keyed_model_handler, sentence_inputs
 from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
@@ -158,9 +158,10 @@ class MaskedWord(RowFields):
 
 def model_handler(
     spec: ModelSpec, state_dict_path: str, batching_mode: str, min_batch_size: int, max_batch_size: int, device: str,
-    example_forward: Callable | None = None,
+    example_forward: Callable | None = None, calibration: CalibrationSample | None = None,
 ):
-    """On the run's backend (see keyed_model_handler). `example_forward`: the benchmark's, to compile the model with."""
+    """On the run's backend (see keyed_model_handler). `example_forward`: the benchmark's, to compile the model with;
+    `calibration`: the run's own sentences, for OpenVINO's calibrated int8."""
     tokenizer = load_bert_tokenizer()
     if batching_mode == BEAM_EXAMPLE:
         batching = {"min_batch_size": 1, "max_batch_size": 1}
@@ -174,6 +175,7 @@ def model_handler(
         device,
         sentence_inputs(MODEL_INPUTS, TYPICAL_TOKENS),
         example_forward,
+        calibration,
         **batching,
     )
 
@@ -194,16 +196,18 @@ class LanguageModelingRunConfig(InferenceRunConfig):
 
 
 def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
+    prepare = PrepareItems(tokenize_masked, load_bert_tokenizer)
     batching_mode = run.run_settings["mode"]
     read_predict_write(
         pipeline,
         input_file=run.input_file,
         run_dir=run.run_dir,
-        prepare=PrepareItems(tokenize_masked, load_bert_tokenizer),
+        prepare=prepare,
         reorder=ShortestFirst() if batching_mode == LENGTH_BUCKETED else None,
         handler=model_handler(
             run.model, str(run.state_dict_path), batching_mode, run.run_settings["min_batch_size"],
             run.run_settings["max_batch_size"], run.run_settings["device"], run.example_forward,
+            CalibrationSample(str(run.input_file), prepare),
         ),
         fields=MaskedWord(),
         read_label="ReadSentences",

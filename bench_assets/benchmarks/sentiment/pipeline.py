@@ -28,7 +28,7 @@ from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedT
 
 from bench_assets.datasets.bert_vocabulary import load_bert_tokenizer
 from bench_assets.benchmarks.sentiment.models import ID2LABEL
-from bench_assets.pipeline.model_handlers import keyed_model_handler, sentence_inputs
+from bench_assets.pipeline.model_handlers import CalibrationSample, keyed_model_handler, sentence_inputs
 from bench_assets.pipeline.prepare_items import PrepareItems
 from bench_assets.pipeline.prediction_rows import RowFields
 from bench_assets.pipeline.read_predict_write import read_predict_write
@@ -95,9 +95,10 @@ class SentimentLabel(RowFields):
 
 def model_handler(
     spec: ModelSpec, state_dict_path: str, min_batch_size: int, max_batch_size: int, device: str,
-    example_forward: Callable | None = None,
+    example_forward: Callable | None = None, calibration: CalibrationSample | None = None,
 ):
-    """On the run's backend (see keyed_model_handler). `example_forward`: the benchmark's, to compile the model with."""
+    """On the run's backend (see keyed_model_handler). `example_forward`: the benchmark's, to compile the model with;
+    `calibration`: the run's own sentences, for OpenVINO's calibrated int8."""
     return keyed_model_handler(
         PytorchModelHandlerKeyedTensor,
         spec,
@@ -106,20 +107,22 @@ def model_handler(
         device,
         sentence_inputs(MODEL_INPUTS, MAX_LENGTH),
         example_forward,
+        calibration,
         min_batch_size=min_batch_size,
         max_batch_size=max_batch_size,
     )
 
 
 def build_run(pipeline: beam.Pipeline, run: PipelineRequest) -> None:
+    prepare = PrepareItems(tokenize, load_bert_tokenizer)
     read_predict_write(
         pipeline,
         input_file=run.input_file,
         run_dir=run.run_dir,
-        prepare=PrepareItems(tokenize, load_bert_tokenizer),
+        prepare=prepare,
         handler=model_handler(
             run.model, str(run.state_dict_path), run.run_settings["min_batch_size"], run.run_settings["max_batch_size"],
-            run.run_settings["device"], run.example_forward,
+            run.run_settings["device"], run.example_forward, CalibrationSample(str(run.input_file), prepare),
         ),
         fields=SentimentLabel(),
         read_label="ReadSentences",
