@@ -16,21 +16,29 @@ def history(model: str, after_ms: float, **upgrade) -> list[HandMadeRun]:
     ]
 
 
+def remade_weights_history(model: str, weights_source: str, package: str, before: str, after: str) -> list[HandMadeRun]:
+    """`package` upgraded at run 6 with a 30% slowdown, the weights made again by it (other bytes)."""
+    return [
+        HandMadeRun(model, [(4, 40.0 * j)] * 3, weights_source=weights_source,
+                    fingerprint=fingerprint_with(packages={package: before}))
+        for j in JITTER
+    ] + [
+        HandMadeRun(model, [(4, 52.0 * j)] * 3, weights_source=weights_source, weights_sha256="f" * 64,
+                    fingerprint=fingerprint_with(packages={package: after}))
+        for j in JITTER
+    ]
+
+
 HISTORY = {
     # torch 2.14.1 -> 2.15.0 at run 6 with a 30% slowdown (52 ms batches for 40 ms).
     "torch-slower": history("torch-slower", 52.0, packages={"torch": "2.15.0"}),
     "torch-same-speed": history("torch-same-speed", 40.0, packages={"torch": "2.15.0"}),
     "commit-slower": history("commit-slower", 52.0, commit="e4f5a6b7c8d9"),
-    # transformers 4.57.6 -> 5.24.0 re-makes seeded random weights with other bytes: still the same work.
-    "transformers-slower": [
-        HandMadeRun("transformers-slower", [(4, 40.0 * j)] * 3,
-                    fingerprint=fingerprint_with(packages={"transformers": "4.57.6"}))
-        for j in JITTER
-    ] + [
-        HandMadeRun("transformers-slower", [(4, 52.0 * j)] * 3, weights_sha256="f" * 64,
-                    fingerprint=fingerprint_with(packages={"transformers": "5.24.0"}))
-        for j in JITTER
-    ],
+    # Weights the platform makes from the seed are made again by an upgrade, with other bytes: still the same work.
+    # transformers 4.57.6 -> 5.24.0 initializes seeded random weights otherwise; a scikit-learn pickle records the
+    # version that fitted it.
+    "transformers-slower": remade_weights_history("transformers-slower", "seeded_random", "transformers", "4.57.6", "5.24.0"),
+    "scikit-learn-slower": remade_weights_history("scikit-learn-slower", "fitted", "scikit-learn", "1.5.2", "1.9.1"),
     # Five quiet runs, then a latest one 30% slower; and a series of two runs.
     "latest-slower": [HandMadeRun("latest-slower", [(4, 40.0 * j)] * 3) for j in JITTER]
     + [HandMadeRun("latest-slower", [(4, 52.0)] * 3)],
@@ -68,17 +76,22 @@ def test_an_upgrade_with_a_slowdown_is_a_regression_at_its_run_naming_the_change
     assert commit_change == ("commit a1b2c3d -> e4f5a6b",)
 
 
-def test_an_upgrade_that_remakes_seeded_random_weights_stays_in_its_series_and_its_slowdown_is_seen(built):
+@pytest.mark.parametrize("model, what_changed", [
+    ("transformers-slower", "transformers 4.57.6 -> 5.24.0"), ("scikit-learn-slower", "scikit-learn 1.5.2 -> 1.9.1"),
+])
+def test_an_upgrade_that_remakes_the_platforms_own_weights_stays_in_its_series_and_its_slowdown_is_seen(
+    built, model, what_changed
+):
     query = built["metrics"].query
     assert query(
-        "SELECT count(DISTINCT comparison_key), count(DISTINCT weights_sha256) FROM run_summary "
-        "WHERE model = 'transformers-slower'"
+        "SELECT count(DISTINCT comparison_key), count(DISTINCT weights_sha256) FROM run_summary WHERE model = ?",
+        [model],
     ) == [(1, 2)]
-    ((run_number, what_changed),) = query(
+    ((run_number, change),) = query(
         "SELECT s.run_number, r.what_changed FROM regressions r JOIN run_summary s USING (run_id) "
-        "WHERE r.model = 'transformers-slower' AND r.metric = 'inference_items_per_second'"
+        "WHERE r.model = ? AND r.metric = 'inference_items_per_second'", [model]
     )
-    assert (run_number, what_changed) == (RUNS_EACH_SIDE + 1, "transformers 4.57.6 -> 5.24.0")
+    assert (run_number, change) == (RUNS_EACH_SIDE + 1, what_changed)
 
 
 def test_the_same_upgrade_without_a_slowdown_reports_nothing(built):
@@ -96,7 +109,8 @@ def test_the_check_and_the_report_name_what_changed(built):
     ]
     assert not evaluation.passed
     assert evaluation.metadata["what_changed"].value in (
-        "torch 2.14.1 -> 2.15.0", "commit a1b2c3d -> e4f5a6b", "transformers 4.57.6 -> 5.24.0"
+        "torch 2.14.1 -> 2.15.0", "commit a1b2c3d -> e4f5a6b", "transformers 4.57.6 -> 5.24.0",
+        "scikit-learn 1.5.2 -> 1.9.1",
     )
     assert "torch 2.14.1 -> 2.15.0" in evaluation.metadata["all_recent"].value
     report = metrics.report.read_text()

@@ -18,10 +18,17 @@ from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import ModelSpec
 
 
+SEEDED_RANDOM_WEIGHTS = "seeded_random"
+FITTED_WEIGHTS = "fitted"  # fitted by the platform on a seeded table (the table-row benchmark's model)
+# Weights the platform makes itself from the settings' seed: what they are is their recipe, not their bytes (see
+# RunRecord.weights_identity).
+MADE_FROM_SEED = (SEEDED_RANDOM_WEIGHTS, FITTED_WEIGHTS)
+
+
 @dataclass(frozen=True)
 class PreparedWeights:
     path: Path
-    source: str  # "configured", "shipped" or "seeded_random"
+    source: str  # "configured", "shipped", or one of MADE_FROM_SEED
     sha256: str
 
 
@@ -87,7 +94,7 @@ def prepare_weights(spec: ModelSpec, out_path: Path, configured: Path | None, se
         # Seed per model so each partition's random weights are reproducible on their own.
         torch.manual_seed(seed + int(hashlib.sha256(spec.name.encode()).hexdigest()[:8], 16))
         model = spec.build()
-        source = "seeded_random"
+        source = SEEDED_RANDOM_WEIGHTS
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_suffix(".partial")
     torch.save(model.state_dict(), partial)

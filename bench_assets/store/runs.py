@@ -28,6 +28,7 @@ import duckdb
 import psutil
 
 from bench_assets.machine import fingerprint as fingerprints
+from bench_assets.run.weights import MADE_FROM_SEED
 from bench_assets.store.schema import OUTPUT_COLUMNS, checked_name, create_schema
 
 def now() -> datetime:
@@ -66,11 +67,12 @@ class RunRecord:
 
     @property
     def weights_identity(self) -> str:
-        """What the run's weights are, as a series tells them apart: a file's sha256, but for seeded random weights
-        the word alone (their seed is the settings' seed, in `dataset`). Those are made again when a library that
-        builds the architecture changes, and their bytes may change with it (transformers 5 initializes
-        DistilBERT otherwise than 4.57): the work is the same, and the upgrade must stay a step in its series."""
-        return "seeded_random" if self.weights_source == "seeded_random" else self.weights_sha256
+        """What the run's weights are, as a series tells them apart: a file's sha256, but for weights the platform
+        makes from the settings' seed (in `dataset`) the word for how (seeded random, or fitted on a seeded table).
+        Those are made again when a library they come from changes, and their bytes change with it (transformers 5
+        initializes DistilBERT otherwise than 4.57; a scikit-learn pickle records its version): the work is the
+        same, and the upgrade must stay a step in its series."""
+        return self.weights_source if self.weights_source in MADE_FROM_SEED else self.weights_sha256
 
     @property
     def comparison_key(self) -> str:

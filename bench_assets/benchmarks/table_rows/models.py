@@ -16,11 +16,10 @@ from sklearn.linear_model import LinearRegression
 
 from bench_assets.datasets.table_rows import TRAINING_STREAM, sample_table
 from bench_assets.spec import ModelSpec, models_by_name
-from bench_assets.run.weights import PreparedWeights, file_sha256
+from bench_assets.run.weights import FITTED_WEIGHTS, PreparedWeights, file_sha256
 
 TABLE_ROWS_BENCHMARK = "table_rows"
 TRAINING_ROWS = 1_000
-FITTED = "fitted"
 
 
 def linear_regression() -> LinearRegression:
@@ -42,7 +41,7 @@ def fit_table_model(spec: ModelSpec, out_path: Path, configured: Path | None, se
     with partial.open("wb") as f:
         pickle.dump(model, f)
     partial.replace(out_path)
-    return PreparedWeights(out_path, FITTED, file_sha256(out_path))
+    return PreparedWeights(out_path, FITTED_WEIGHTS, file_sha256(out_path))
 
 
 TABLE_MODELS = models_by_name(
