@@ -16,19 +16,13 @@ import torch
 
 from bench_assets.settings import BenchmarkSettings
 from bench_assets.spec import ModelSpec
-
-
-SEEDED_RANDOM_WEIGHTS = "seeded_random"
-FITTED_WEIGHTS = "fitted"  # fitted by the platform on a seeded table (the table-row benchmark's model)
-# Weights the platform makes itself from the settings' seed: what they are is their recipe, not their bytes (see
-# RunRecord.weights_identity).
-MADE_FROM_SEED = (SEEDED_RANDOM_WEIGHTS, FITTED_WEIGHTS)
+from bench_assets.store.runs import SEEDED_RANDOM_WEIGHTS
 
 
 @dataclass(frozen=True)
 class PreparedWeights:
     path: Path
-    source: str  # "configured", "shipped", or one of MADE_FROM_SEED
+    source: str  # "configured", "shipped", or one of store.runs.MADE_FROM_SEED
     sha256: str
 
 

@@ -28,8 +28,14 @@ import duckdb
 import psutil
 
 from bench_assets.machine import fingerprint as fingerprints
-from bench_assets.run.weights import MADE_FROM_SEED
 from bench_assets.store.schema import OUTPUT_COLUMNS, checked_name, create_schema
+
+# Where a run's weights come from (`runs.weights_source`): a configured or shipped file, or made by the platform from
+# the settings' seed, whose identity is that recipe, not the bytes (RunRecord.weights_identity).
+SEEDED_RANDOM_WEIGHTS = "seeded_random"
+FITTED_WEIGHTS = "fitted"  # fitted on a seeded table (the table-row benchmark's model)
+MADE_FROM_SEED = (SEEDED_RANDOM_WEIGHTS, FITTED_WEIGHTS)
+
 
 def now() -> datetime:
     return datetime.now(timezone.utc)

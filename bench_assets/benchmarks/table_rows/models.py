@@ -16,7 +16,8 @@ from sklearn.linear_model import LinearRegression
 
 from bench_assets.datasets.table_rows import TRAINING_STREAM, sample_table
 from bench_assets.spec import ModelSpec, models_by_name
-from bench_assets.run.weights import FITTED_WEIGHTS, PreparedWeights, file_sha256
+from bench_assets.run.weights import PreparedWeights, file_sha256
+from bench_assets.store.runs import FITTED_WEIGHTS
 
 TABLE_ROWS_BENCHMARK = "table_rows"
 TRAINING_ROWS = 1_000
