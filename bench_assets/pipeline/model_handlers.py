@@ -216,10 +216,11 @@ class CalibrationSample:
     def model_inputs(self, inputs: ModelInputs) -> list[list[np.ndarray]]:
         """Each sampled item's model inputs in `inputs`' order, as a batch of one."""
         sample: list[list[np.ndarray]] = []
+        decode = DecodeLines()
         self.prepare.setup()
         try:
             for numbered in numbered_lines(self.input_file):
-                for item in DecodeLines().process(numbered):
+                for item in decode.process(numbered):
                     if isinstance(item, beam.pvalue.TaggedOutput):
                         continue
                     for prepared in self.prepare.process(item):

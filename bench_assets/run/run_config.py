@@ -14,18 +14,18 @@ from bench_assets.run.run_settings import RUN_SETTINGS
 # plugin (the onnxruntime package has no CUDA one): nothing PyTorch would apply to the model applies to them;
 # OpenVINO quantizes it to int8 itself (static_int8, NNCF's).
 RUNTIMES = {"onnxruntime": "ONNX Runtime's CPU provider", "openvino": "OpenVINO's CPU plugin"}
-PYTORCH_ONLY = {
-    "device": ("CPU",),
-    "precision": ("fp32",),
-    "memory_format": ("contiguous",),
-    "compile": ("none",),
-}
-RUNTIME_SETTINGS = {
-    "onnxruntime": {**PYTORCH_ONLY, "quantization": ("none",)},
-    "openvino": {**PYTORCH_ONLY, "quantization": ("none", "static_int8")},
-}
-# A quantization that one backend applies.
+# Each quantization is one backend's: torch.ao's on the PyTorch model, NNCF's on OpenVINO's.
 QUANTIZATION_BACKENDS = {"dynamic_int8": "pytorch", "static_int8": "openvino"}
+RUNTIME_SETTINGS = {
+    runtime: {
+        "device": ("CPU",),
+        "precision": ("fp32",),
+        "memory_format": ("contiguous",),
+        "quantization": ("none", *(name for name, backend in QUANTIZATION_BACKENDS.items() if backend == runtime)),
+        "compile": ("none",),
+    }
+    for runtime in RUNTIMES
+}
 
 
 class RunConfigBase(dg.Config):
