@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from bench_assets.cli.bench import Console, RunFollower, run_job
+from bench_assets.pipeline.progress import ProgressMonitor, progress_line
 from bench_assets_tests.conftest import SMOKE_BENCH_MODELS
 
 
@@ -126,3 +127,18 @@ def test_on_a_terminal_the_progress_line_is_redrawn_in_place():
         "\r\x1b[Km: 1/3 items (33%), 1.00 items/s, 2 s left\r\x1b[Km: 2/3 items (67%), 1.00 items/s, 1 s left"
         "\r\x1b[Km: done in 3 s\n"
     )
+
+
+def test_time_left_follows_the_items_after_the_first_not_the_model_load(tmp_path):
+    """A 30 s compilation, then 10 items/s: from the start the rate says 9,000 s are left; from the first items on,
+    25 s. Until items follow the first ones, nothing says how fast they come."""
+    assert progress_line(1, 301, 30.0).endswith("9,000 s left")
+    assert progress_line(51, 301, 35.0, since_first=(5.0, 50)) == "51/301 items (17%), 1.46 items/s, 25 s left"
+    assert progress_line(1, 301, 30.0, since_first=(0.0, 0)).endswith("time left unknown")
+
+    monitor = ProgressMonitor(tmp_path, 10, print)
+    assert monitor.done() == 0 and monitor.since_first(0) is None
+    (tmp_path / "a.count").write_text("3")
+    assert monitor.done() == 3 and monitor.since_first(3)[1] == 0
+    (tmp_path / "b.count").write_text("4")
+    assert monitor.done() == 7 and monitor.since_first(7)[1] == 4

@@ -385,7 +385,7 @@ class RunFollower:
         printed_at, printed_done = self.last_progress
         # A line only when the count moved: a slow model load repeats no identical line.
         if done != printed_done and (self.console.live or now - printed_at >= PROGRESS_LINE_EVERY_S):
-            line = progress_line(done, self.progress_total, now - self.progress_started)
+            line = progress_line(done, self.progress_total, now - self.progress_started, self.monitor.since_first(done))
             trial = f" ({self.trial})" if self.trial else ""
             self.console.progress(f"{self.label}{trial}: {line}")
             self.last_progress = (now, done)

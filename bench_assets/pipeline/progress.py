@@ -11,10 +11,14 @@ from pathlib import Path
 import apache_beam as beam
 
 
-def progress_line(done: int, total: int, elapsed_s: float) -> str:
-    """Items done, rate and time left, as the run log and `make bench` show them."""
+def progress_line(done: int, total: int, elapsed_s: float, since_first: tuple[float, int] | None = None) -> str:
+    """Items done, rate and time left, as the run log and `make bench` show them. `since_first`: (seconds, items)
+    since the first items came out, where known: the time left is extrapolated from that rate, so that a slow model
+    load (a compilation, a conversion, a calibration) does not stretch it to hours; unknown until items follow."""
     rate = done / elapsed_s if elapsed_s > 0 else 0.0
-    left = f"{(total - done) / rate:,.0f} s left" if rate > 0 else "time left unknown"
+    seconds, items = since_first if since_first is not None else (elapsed_s, done)
+    ahead = items / seconds if seconds > 0 else 0.0
+    left = f"{(total - done) / ahead:,.0f} s left" if ahead > 0 else "time left unknown"
     share = 100.0 * done / total if total else 100.0
     return f"{done:,}/{total:,} items ({share:.0f}%), {rate:,.2f} items/s, {left}"
 
@@ -62,6 +66,7 @@ class ProgressMonitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="progress-monitor", daemon=True)
         self._start = 0.0
+        self._first_items: tuple[float, int] | None = None  # (when, how many) items were first seen done
 
     def done(self) -> int:
         total = 0
@@ -70,14 +75,25 @@ class ProgressMonitor:
                 total += int(path.read_text() or 0)
             except (OSError, ValueError):  # a file being replaced; the next read catches up
                 continue
+        if total and self._first_items is None:
+            self._first_items = (time.monotonic(), total)
         return total
+
+    def since_first(self, done: int) -> tuple[float, int] | None:
+        """(seconds, items) from the first reading that found items done to now, `done` items (progress_line's
+        `since_first`); None before any."""
+        if self._first_items is None:
+            return None
+        seen_at, items = self._first_items
+        return time.monotonic() - seen_at, done - items
 
     def _run(self):
         while not self._stop.wait(self._every_s):
             self._report(self.describe())
 
     def describe(self) -> str:
-        return progress_line(self.done(), self._total, time.monotonic() - self._start)
+        done = self.done()
+        return progress_line(done, self._total, time.monotonic() - self._start, self.since_first(done))
 
     def __enter__(self) -> ProgressMonitor:
         self.progress_dir.mkdir(parents=True, exist_ok=True)
