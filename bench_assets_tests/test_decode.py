@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench_assets.store.marts import run_models
 from bench_assets.vision.image_pipeline import IMAGE_SIZE, decode_image, reduced_decode_size
 from bench_assets_tests.assets import image_classification_run, image_model_weights, openimage_sample
 from bench_assets_tests.conftest import materialize, with_settings
-from bench_assets_tests.test_stages import build_marts
 
 
 def encoded(width: int, height: int, format: str = "JPEG") -> bytes:
@@ -46,7 +46,7 @@ def test_reduced_decoding_passes_the_accuracy_guard_on_the_labelled_large_photos
         run_config = {"ops": {"image_classification_run": {"config": {"decode": decode}}}}
         materialize([image_model_weights, image_classification_run], resources, "efficientnet_lite0", run_config)
 
-    build_marts(bench_resources["duckdb"].database, "configuration_agreement")
+    run_models(bench_resources["duckdb"].database, ("configuration_agreement",))
     ((decode, source, labelled, passes, agreement),) = query(
         "SELECT s.decode, s.dataset_source, s.labelled_predictions, a.passes, a.confident_agreement "
         "FROM configuration_agreement a JOIN run_summary s USING (run_id)"

@@ -10,7 +10,10 @@ from bench_assets.benchmarks.table_rows import BENCHMARK
 from bench_assets.defs.benchmarks import BenchmarkDefinitions
 from bench_assets.defs.datasets import dataset_asset
 from bench_assets.defs.metadata import readable
-from bench_assets.store.marts import LIVE_MARTS, definitions_digest, ensure_live_marts, headline_metrics
+from bench_assets.store.marts import (
+    DBT_PROJECT_DIR, LIVE_MARTS, create_live_marts, definitions_digest, ensure_live_marts, headline_metrics,
+)
+from bench_assets.store.schema import create_schema
 from bench_assets_tests.conftest import materialize
 
 
@@ -58,3 +61,16 @@ def test_live_marts_made_from_older_definitions_are_made_again(bench_resources):
         comments = dict(conn.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
     assert {"read_busy_seconds", "end_to_end_items_per_second"} <= columns
     assert {comments[name] for name in LIVE_MARTS} == {definitions_digest()}
+
+
+def test_making_the_live_marts_leaves_the_code_locations_dbt_manifest_alone(tmp_path):
+    """The code location reads dbt_metrics/target/manifest.json at import, in every process a run starts; a run
+    making the live marts in its own file must not rewrite it under them (a test worker importing the definitions
+    read it half written: JSONDecodeError)."""
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    before = manifest.read_bytes()
+    database = tmp_path / "bench.duckdb"
+    with duckdb.connect(str(database)) as conn:
+        create_schema(conn)
+    create_live_marts(str(database))
+    assert manifest.read_bytes() == before

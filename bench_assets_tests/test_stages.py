@@ -1,13 +1,10 @@
 """Where a run's time goes: each stage's busy time, recorded by the pipeline on every runner, and the bound."""
 
-import json
-import subprocess
 import time
 
 import apache_beam as beam
 import pytest
 
-from bench_assets.defs.warehouse import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from bench_assets.pipeline.failures import PREPROCESS, READ
 from bench_assets.pipeline.outputs import read_output_rows
 from bench_assets.pipeline.runner import RunnerSettings
@@ -60,17 +57,6 @@ def test_a_stage_counts_its_own_work_not_the_steps_its_elements_go_on_to(runner,
     assert {r["step"] for r in records} == {"PassOn", "Sleep"}
     assert busy[PREPROCESS] >= ELEMENTS * SLEEP_S
     assert busy[READ] < ELEMENTS * SLEEP_S / 2
-
-
-def build_marts(database: str, *marts: str) -> None:
-    """Builds the marts and what they read with dbt, as the warehouse job does."""
-    command = [
-        DBT_EXECUTABLE, "run", "--quiet", "--select", *(f"+{mart}" for mart in marts),
-        "--vars", json.dumps({"duckdb_path": database}),
-        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-    ]
-    done = subprocess.run(command, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("runner_config", [{}, pytest.param({"runner": "dask", "workers": 2}, marks=pytest.mark.slow)])

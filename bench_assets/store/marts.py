@@ -17,6 +17,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,15 +80,23 @@ def dbt_vars(duckdb_path: str) -> dict:
 
 def create_live_marts(database: str) -> None:
     """Creates the live marts and the staging views they read, with dbt, in a DuckDB file no connection holds."""
+    run_models(database, LIVE_MARTS)
+
+
+def run_models(database: str, models: tuple[str, ...]) -> None:
+    """Builds `models` and what they read (`dbt run`) in the DuckDB file `database`, which no connection holds."""
     path = str(Path(database).expanduser().resolve())
-    command = [
-        DBT_EXECUTABLE, "run", "--quiet", "--select", *(f"+{name}" for name in LIVE_MARTS),
-        "--vars", json.dumps(dbt_vars(path)),
-        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-    ]
-    done = subprocess.run(command, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
+    # dbt's artifacts go to a folder of this invocation's own, as dagster-dbt's do: in the project's target/ they
+    # would overwrite the manifest.json that the code location reads at import, under another process reading it.
+    with tempfile.TemporaryDirectory(prefix="dbt-run-") as target:
+        command = [
+            DBT_EXECUTABLE, "run", "--quiet", "--select", *(f"+{name}" for name in models),
+            "--vars", json.dumps(dbt_vars(path)), "--target-path", target,
+            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        ]
+        done = subprocess.run(command, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"dbt could not create the views {', '.join(LIVE_MARTS)} in {path}:\n{done.stdout}{done.stderr}")
+        raise RuntimeError(f"dbt could not build {', '.join(models)} in {path}:\n{done.stdout}{done.stderr}")
 
 
 def fetch_rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
