@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bench_assets.cli.bench import Console, RunFollower, run_job
+from bench_assets.cli.bench import Console, RunFollower, run_job, tuned_line
 from bench_assets.pipeline.progress import ProgressMonitor, progress_line
 from bench_assets_tests.conftest import SMOKE_BENCH_MODELS
 
@@ -142,3 +142,12 @@ def test_time_left_follows_the_items_after_the_first_not_the_model_load(tmp_path
     assert monitor.done() == 3 and monitor.since_first(3)[1] == 0
     (tmp_path / "b.count").write_text("4")
     assert monitor.done() == 7 and monitor.since_first(7)[1] == 4
+
+
+def test_a_tunings_result_line_says_whether_the_guard_was_confirmed_over_the_whole_input():
+    metadata = {"trials_run": 12, "elapsed_seconds": 300.0, "tuning_id": "t", "best_configuration": "backend=openvino",
+                "ranking_speedup_over_beam_default": 3.2, "guard_confirmed_over_whole_input": True}
+    assert tuned_line(metadata) == ("12 trials in 300 s; tuned: backend=openvino (3.20x after the load over Beam's "
+                                    "default); accuracy guard confirmed over the whole input; tuning_id t")
+    assert "; accuracy guard judged on the sample only;" in tuned_line({**metadata, "guard_confirmed_over_whole_input": False})
+    assert "accuracy guard" not in tuned_line({**metadata, "best_configuration": "Beam default"})

@@ -1,6 +1,7 @@
 """The tuner: a model's best configuration on this machine in one materialization. Its trials are ordinary runs;
 the tuning_trials and tuned_configuration marts judge them by the accuracy guard and pick the best."""
 
+import dataclasses
 import json
 from datetime import datetime, timezone
 
@@ -9,7 +10,8 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from bench_assets.analysis.tuning import (
-    BUDGET_SPENT, COMBINATION, REFINEMENT, SINGLE, Trial, Tuner, batching_change, chain_starts, refusal, single_changes,
+    BUDGET_SPENT, COMBINATION, CONFIRMATION, REFINEMENT, SINGLE, Trial, Tuner, batching_change, chain_starts, refusal,
+    single_changes,
 )
 from bench_assets.benchmarks import BENCHMARKS_BY_NAME
 from bench_assets.benchmarks.table_rows import BENCHMARK as TABLE_ROWS
@@ -128,9 +130,9 @@ def test_a_change_that_lost_alone_is_tried_again_on_the_best_configuration():
 
     ran: list[tuple[str, dict]] = []
     tuner = Tuner(
-        classification, 600, run_trial=lambda changes, run_id: None,
+        classification, 600, run_trial=lambda changes, run_id, whole_input: None,
         record=lambda trial, phase, changes, run_id, outcome, reason: ran.append((phase, changes)) if outcome == "ran" else None,
-        judged=lambda trial: {"is_eligible": True, "ranking_items_per_second": rate(ran[-1][1])},
+        judged=lambda trial: {"is_eligible": True, "ranking_items_per_second": rate(ran[-1][1]), "accuracy_guard": "passes"},
         log=lambda message: None, cuda_available=False,
     )
     tuner.tune(None)
@@ -138,6 +140,83 @@ def test_a_change_that_lost_alone_is_tried_again_on_the_best_configuration():
     assert (COMBINATION, {"precision": "bf16", "prefetch": "threads"}) not in ran  # prefetch lost alone
     assert (REFINEMENT, {"precision": "bf16", "prefetch": "threads"}) in ran
     assert tuner.best.changes == {"precision": "bf16", "prefetch": "threads"}
+
+
+def confirmed_tuning(confirm_items: int) -> tuple[Tuner, list[tuple[str, dict, str, str | None]]]:
+    """A tuning with made-up rates: bf16 3x Beam's default, channels_last 2x, both 6x, every other change 0.9x.
+    bf16 passes the accuracy guard on the sample and fails it over the whole input."""
+    classification = BENCHMARKS_BY_NAME["image_classification"]
+
+    def rate(changes: dict) -> float:
+        speed = 10.0 * (3 if changes.get("precision") == "bf16" else 1) * (2 if changes.get("memory_format") else 1)
+        return speed * 0.9 ** len(changes.keys() - {"precision", "memory_format"})
+
+    trials: list[tuple[str, dict, str, str | None]] = []
+    tuner = Tuner(
+        classification, 600, run_trial=lambda changes, run_id, whole_input: None,
+        record=lambda trial, phase, changes, run_id, outcome, reason: trials.append((phase, changes, outcome, reason)),
+        judged=lambda trial: {
+            "is_eligible": trials[-1][0] != CONFIRMATION,
+            "ranking_items_per_second": rate(trials[-1][1]),
+            "accuracy_guard": "fails" if trials[-1][0] == CONFIRMATION and "precision" in trials[-1][1] else "passes",
+        },
+        log=lambda message: None, cuda_available=False, confirm_items=confirm_items,
+    )
+    tuner.tune(None)
+    return tuner, trials
+
+
+def test_the_best_over_the_sample_is_confirmed_over_the_whole_input_and_set_aside_where_the_guard_fails_it():
+    tuner, trials = confirmed_tuning(confirm_items=300)
+    confirmations = [changes for phase, changes, outcome, _ in trials if phase == CONFIRMATION and outcome == "ran"]
+    # Beam's default first (the guard's reference over the whole input), then the best over the sample and, while
+    # the guard fails it there, the next best: the bf16 ones (with channels_last, then with it and each change that
+    # lost alone, then alone), until channels_last alone passes.
+    assert confirmations[:2] == [{}, {"precision": "bf16", "memory_format": "channels_last"}]
+    assert all(changes["precision"] == "bf16" for changes in confirmations[1:-1]) and {"precision": "bf16"} in confirmations
+    assert confirmations[-1] == {"memory_format": "channels_last"} == tuner.best.changes
+
+
+def test_a_confirmation_that_would_overrun_the_budget_is_skipped_and_says_so():
+    tuner, trials = confirmed_tuning(confirm_items=10**9)
+    ((changes, outcome, reason),) = [(changes, outcome, reason) for phase, changes, outcome, reason in trials
+                                     if phase == CONFIRMATION]
+    assert (changes, outcome) == ({}, "skipped") and reason.startswith("about 100,000,000 s over the whole input")
+    assert tuner.best.changes == {"precision": "bf16", "memory_format": "channels_last"}  # on the sample's evidence
+
+
+def test_a_trial_the_guard_fails_over_the_whole_input_is_not_eligible(bench_resources, query, tmp_path):
+    """bf16 passes over the sample (only unsure items flipped) and fails over the whole input, where the tuner ran it
+    again beside Beam's default (three confident items flipped): Beam's default is the best."""
+    database = bench_resources["duckdb"].database
+    whole = {"name": "openimage_sample", "seed": 2026, "sha256": "e" * 64}
+    run_ids = write_runs(database, [
+        trial_run({**BOUNDS, "beam_default": True}, 4.5, 500, REFERENCE_PREDICTED, 40.0),
+        trial_run({**BOUNDS, "precision": "bf16"}, 1.0, 500, flipped([7, 8]), 10.0),
+        dataclasses.replace(trial_run({**BOUNDS, "beam_default": True}, 4.5, 500, REFERENCE_PREDICTED, 40.0), dataset=whole),
+        dataclasses.replace(trial_run({**BOUNDS, "precision": "bf16"}, 1.0, 500, flipped([0, 1, 2]), 10.0), dataset=whole),
+    ], tmp_path / "runs")
+    with duckdb.connect(database) as conn:
+        results.start_tuning(conn, {
+            "tuning_id": "t", "benchmark": "image_classification", "model": "tuned", "profile": "smoke",
+            "sample_items": 10, "budget_seconds": 60.0, "dagster_run_id": None, "started_at": datetime.now(timezone.utc),
+        })
+        for trial, (phase, changes, run_id) in enumerate([
+            ("beam_default", {}, run_ids[0]), ("single", {"precision": "bf16"}, run_ids[1]),
+            (CONFIRMATION, {}, run_ids[2]), (CONFIRMATION, {"precision": "bf16"}, run_ids[3]),
+        ], start=1):
+            results.record_trial(conn, "t", trial, phase, changes, run_id, "ran", None)
+        results.finish_tuning(conn, "t")
+
+    assert query(
+        "SELECT trial, accuracy_guard, fails_on_whole_input, is_eligible, is_best FROM tuning_trials ORDER BY trial"
+    ) == [
+        (1, "reference", False, True, True),
+        (2, "passes", True, False, False),
+        (3, "reference", False, False, False),  # judged, never ranked
+        (4, "fails", True, False, False),
+    ]
+    assert query("SELECT trial, run_id FROM tuned_configuration") == [(1, run_ids[0])]
 
 
 def tune_table_rows(bench_resources, budget_seconds: float, swept: bool = True):
@@ -157,17 +236,27 @@ def tune_table_rows(bench_resources, budget_seconds: float, swept: bool = True):
 def test_a_tuning_records_every_trial_as_a_run_over_its_sample(bench_resources, query):
     metadata = tune_table_rows(bench_resources, budget_seconds=600)
     trials = query("SELECT phase, changes, outcome, run_id FROM trials ORDER BY trial")
-    # Beam's default, the GPU (scikit-learn runs on the CPU only: refused), the sweep's best batch size.
-    assert [(phase, outcome) for phase, _, outcome, _ in trials] == [
+    # Beam's default, the GPU (scikit-learn runs on the CPU only: refused), the sweep's best batch size; then, where
+    # the batch size won over the sample's 16 items, both again over the smoke input's 23 (the guard's confirmation).
+    sampled = [(phase, changes, outcome, run_id) for phase, changes, outcome, run_id in trials if phase != CONFIRMATION]
+    assert [(phase, outcome) for phase, _, outcome, _ in sampled] == [
         ("beam_default", "ran"), ("single", "refused"), ("batching", "ran")
     ]
     assert json.loads(trials[1][1]) == {"device": "GPU"}
-    ran = [run_id for *_, outcome, run_id in trials if outcome == "ran"]
+    ran = [run_id for *_, outcome, run_id in sampled if outcome == "ran"]
     assert query(
         "SELECT count(*) FROM runs WHERE run_id IN (SELECT unnest(?)) AND status = 'finished' AND dataset_size = 16", [ran]
     ) == [(2,)]
     ((best_run, best_trial),) = query("SELECT run_id, trial FROM tuned_configuration")
-    assert best_run in ran and metadata["best_run_id"].value == best_run and metadata["trials_run"].value == 2
+    assert best_run in ran and metadata["best_run_id"].value == best_run
+    confirmed = [(json.loads(changes), run_id) for phase, changes, outcome, run_id in trials if phase == CONFIRMATION]
+    best_changes = json.loads(sampled[best_trial - 1][1])
+    assert [changes for changes, _ in confirmed] == ([{}, best_changes] if best_changes else [])
+    assert query(
+        "SELECT count(*) FROM runs WHERE run_id IN (SELECT unnest(?)) AND status = 'finished' AND dataset_size = 23",
+        [[run_id for _, run_id in confirmed]],
+    ) == [(len(confirmed),)]
+    assert metadata["trials_run"].value == 2 + len(confirmed)
     assert len(metadata["trials"].value.splitlines()) == 2 + len(trials)  # header, rule, a row per trial
 
     # The report's tuned configurations: the model's latest tuning, against Beam's default.

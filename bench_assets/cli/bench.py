@@ -413,8 +413,12 @@ def tuned_line(metadata: dict) -> str:
             ("ranking_speedup_over_beam_default", "after the load"),
         ) if name in metadata
     )
+    confirmed = ""
+    if metadata["best_configuration"] != "Beam default":
+        confirmed = ("; accuracy guard confirmed over the whole input" if metadata["guard_confirmed_over_whole_input"]
+                     else "; accuracy guard judged on the sample only")
     return (f"{trials}; tuned: {metadata['best_configuration']}" + (f" ({speedups} over Beam's default)" if speedups else "")
-            + f"; tuning_id {metadata['tuning_id']}")
+            + f"{confirmed}; tuning_id {metadata['tuning_id']}")
 
 
 class Worker:

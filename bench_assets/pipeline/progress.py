@@ -18,7 +18,10 @@ def progress_line(done: int, total: int, elapsed_s: float, since_first: tuple[fl
     rate = done / elapsed_s if elapsed_s > 0 else 0.0
     seconds, items = since_first if since_first is not None else (elapsed_s, done)
     ahead = items / seconds if seconds > 0 else 0.0
-    left = f"{(total - done) / ahead:,.0f} s left" if ahead > 0 else "time left unknown"
+    if done >= total:
+        left = "0 s left"
+    else:
+        left = f"{(total - done) / ahead:,.0f} s left" if ahead > 0 else "time left unknown"
     share = 100.0 * done / total if total else 100.0
     return f"{done:,}/{total:,} items ({share:.0f}%), {rate:,.2f} items/s, {left}"
 

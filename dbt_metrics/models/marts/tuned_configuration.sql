@@ -31,6 +31,13 @@ default_trial as (
     from tuned_trials
     where is_beam_default
     qualify row_number() over (partition by tuning_id order by trial) = 1
+),
+
+-- The configurations the guard passed when the tuner ran them again over the whole input.
+confirmed as (
+    select distinct tuning_id, changes, true as guard_confirmed_over_whole_input
+    from tuned_trials
+    where phase = 'confirmation' and outcome = 'ran' and accuracy_guard != 'fails'
 )
 
 select
@@ -59,6 +66,7 @@ select
     best.max_batch_size,
     best.is_beam_default,
     best.accuracy_guard,
+    coalesce(confirmed.guard_confirmed_over_whole_input, false) as guard_confirmed_over_whole_input,
     best.load_seconds,
     best.end_to_end_items_per_second,
     best.items_per_second_after_load,
@@ -83,3 +91,4 @@ from {{ ref('stg_tunings') }} as tunings
 join counts using (tuning_id)
 left join best using (tuning_id)
 left join default_trial using (tuning_id)
+left join confirmed on confirmed.tuning_id = best.tuning_id and confirmed.changes = best.changes

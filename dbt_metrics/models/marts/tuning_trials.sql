@@ -2,9 +2,10 @@
 -- from run_summary and its verdict under the accuracy guard (the rule best_configuration applies). A view, so that
 -- the tuning reads each trial's figures the moment its rows land (bench_assets/store/marts.py).
 --
--- A trial is eligible when its run is complete, had no inference failure and does not fail the guard. The best
--- (is_best, at most one per tuning) is the eligible trial with the highest rate once the one-time model load is
--- set apart (end to end where the runner reports no load), as in best_configuration. The front (is_on_front):
+-- A trial is eligible when its run is complete, had no inference failure and fails the guard neither on the sample
+-- nor, where the tuner ran it again there, over the whole input. The best (is_best, at most one per tuning) is the
+-- eligible trial with the highest rate once the one-time model load is set apart (end to end where the runner
+-- reports no load), as in best_configuration. The front (is_on_front):
 -- the eligible trials no other eligible trial of the tuning beats on that rate, p99 batch latency and cost per
 -- 1,000 inferences at once (a cost nobody priced does not count against a trial).
 {{ config(materialized='view', post_hook="COMMENT ON VIEW {{ this }} IS '{{ var(\"definitions_digest\", \"\") }}'") }}
@@ -50,11 +51,23 @@ with judged_trials as (
     left join {{ ref('configuration_agreement') }} as agreement using (run_id)
 ),
 
+-- The configurations the tuner ran again over the whole input (phase 'confirmation', where its sample is smaller)
+-- and the guard failed there: a configuration that changes answers can pass on a sample and fail on more items.
+failed_confirmations as (
+    select distinct tuning_id, changes, true as fails_on_whole_input
+    from judged_trials
+    where phase = 'confirmation' and accuracy_guard = 'fails'
+),
+
+-- Confirmation runs are judged, not ranked: their rates are over another input than the sample's.
 eligible as (
     select
-        * exclude (is_measured),
-        is_measured and accuracy_guard != 'fails' as is_eligible
+        judged_trials.* exclude (is_measured),
+        coalesce(failed_confirmations.fails_on_whole_input, false) as fails_on_whole_input,
+        is_measured and accuracy_guard != 'fails' and phase != 'confirmation'
+            and failed_confirmations.fails_on_whole_input is null as is_eligible
     from judged_trials
+    left join failed_confirmations using (tuning_id, changes)
 ),
 
 fronted as (
