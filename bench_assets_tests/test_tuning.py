@@ -42,6 +42,19 @@ def trial_run(batching: dict, wall_seconds: float, load_ms: float, predicted, ba
     )
 
 
+def record_tuning(database: str, trials: list[tuple]) -> None:
+    """Tuning "t" of the hand-made runs, its trials in order as (phase, changes, run_id), each run, or as (phase,
+    changes, None, outcome, reason)."""
+    with duckdb.connect(database) as conn:
+        results.start_tuning(conn, {
+            "tuning_id": "t", "benchmark": "image_classification", "model": "tuned", "profile": "smoke",
+            "sample_items": 10, "budget_seconds": 60.0, "dagster_run_id": None, "started_at": datetime.now(timezone.utc),
+        })
+        for trial, (phase, changes, run_id, *outcome) in enumerate(trials, start=1):
+            results.record_trial(conn, "t", trial, phase, changes, run_id, *(outcome or ("ran", None)))
+        results.finish_tuning(conn, "t")
+
+
 def test_the_best_trial_passes_the_guard_had_no_inference_failure_and_is_fastest_after_the_load(bench_resources, query, tmp_path):
     database = bench_resources["duckdb"].database
     # Beam's default: 10 items in 4.5 s of which 0.5 s load (2.5 items/s after the load).
@@ -55,18 +68,11 @@ def test_the_best_trial_passes_the_guard_had_no_inference_failure_and_is_fastest
         trial_run({**BOUNDS, "memory_format": "channels_last"}, 1.0, 500, REFERENCE_PREDICTED, 10.0, failures=1),
         trial_run({**BOUNDS, "compile": "torch.compile"}, 10.5, 10_000, flipped([7, 8]), 20.0),
     ], tmp_path / "runs")
-    with duckdb.connect(database) as conn:
-        results.start_tuning(conn, {
-            "tuning_id": "t", "benchmark": "image_classification", "model": "tuned", "profile": "smoke",
-            "sample_items": 10, "budget_seconds": 60.0, "dagster_run_id": None, "started_at": datetime.now(timezone.utc),
-        })
-        for trial, (phase, changes, run_id) in enumerate([
-            ("beam_default", {}, run_ids[0]), ("single", {"precision": "bf16"}, run_ids[1]),
-            ("single", {"memory_format": "channels_last"}, run_ids[2]), ("single", {"compile": "torch.compile"}, run_ids[3]),
-        ], start=1):
-            results.record_trial(conn, "t", trial, phase, changes, run_id, "ran", None)
-        results.record_trial(conn, "t", 5, "single", {"precision": "fp16"}, None, "refused", "fp16 needs device 'GPU'")
-        results.finish_tuning(conn, "t")
+    record_tuning(database, [
+        ("beam_default", {}, run_ids[0]), ("single", {"precision": "bf16"}, run_ids[1]),
+        ("single", {"memory_format": "channels_last"}, run_ids[2]), ("single", {"compile": "torch.compile"}, run_ids[3]),
+        ("single", {"precision": "fp16"}, None, "refused", "fp16 needs device 'GPU'"),
+    ])
 
     trials = query("SELECT trial, accuracy_guard, is_eligible, is_best, is_on_front FROM tuning_trials ORDER BY trial")
     assert trials == [
@@ -196,17 +202,10 @@ def test_a_trial_the_guard_fails_over_the_whole_input_is_not_eligible(bench_reso
         dataclasses.replace(trial_run({**BOUNDS, "beam_default": True}, 4.5, 500, REFERENCE_PREDICTED, 40.0), dataset=whole),
         dataclasses.replace(trial_run({**BOUNDS, "precision": "bf16"}, 1.0, 500, flipped([0, 1, 2]), 10.0), dataset=whole),
     ], tmp_path / "runs")
-    with duckdb.connect(database) as conn:
-        results.start_tuning(conn, {
-            "tuning_id": "t", "benchmark": "image_classification", "model": "tuned", "profile": "smoke",
-            "sample_items": 10, "budget_seconds": 60.0, "dagster_run_id": None, "started_at": datetime.now(timezone.utc),
-        })
-        for trial, (phase, changes, run_id) in enumerate([
-            ("beam_default", {}, run_ids[0]), ("single", {"precision": "bf16"}, run_ids[1]),
-            (CONFIRMATION, {}, run_ids[2]), (CONFIRMATION, {"precision": "bf16"}, run_ids[3]),
-        ], start=1):
-            results.record_trial(conn, "t", trial, phase, changes, run_id, "ran", None)
-        results.finish_tuning(conn, "t")
+    record_tuning(database, [
+        ("beam_default", {}, run_ids[0]), ("single", {"precision": "bf16"}, run_ids[1]),
+        (CONFIRMATION, {}, run_ids[2]), (CONFIRMATION, {"precision": "bf16"}, run_ids[3]),
+    ])
 
     assert query(
         "SELECT trial, accuracy_guard, fails_on_whole_input, is_eligible, is_best FROM tuning_trials ORDER BY trial"
