@@ -264,6 +264,9 @@ def test_a_tuning_records_every_trial_as_a_run_over_its_sample(bench_resources, 
     assert [(row["model"], row["run_id"]) for row in tuned] == [("linear_regression", best_run)]
     page = render_report([], [], [], datetime.now(timezone.utc), tuned=tuned)
     assert 'id="tuned"' in page and "linear_regression (16 items)" in page
+    guard = "the reference" if not best_changes else (
+        "confirmed over the whole input" if confirmed else "on the sample only")
+    assert guard in page
 
 
 @pytest.mark.slow
