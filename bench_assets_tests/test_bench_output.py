@@ -146,8 +146,11 @@ def test_time_left_follows_the_items_after_the_first_not_the_model_load(tmp_path
 
 def test_a_tunings_result_line_says_whether_the_guard_was_confirmed_over_the_whole_input():
     metadata = {"trials_run": 12, "elapsed_seconds": 300.0, "tuning_id": "t", "best_configuration": "backend=openvino",
-                "ranking_speedup_over_beam_default": 3.2, "guard_confirmed_over_whole_input": True}
+                "ranking_speedup_over_beam_default": 3.2, "accuracy_guard": "passes",
+                "guard_confirmed_over_whole_input": True}
     assert tuned_line(metadata) == ("12 trials in 300 s; tuned: backend=openvino (3.20x after the load over Beam's "
                                     "default); accuracy guard confirmed over the whole input; tuning_id t")
     assert "; accuracy guard judged on the sample only;" in tuned_line({**metadata, "guard_confirmed_over_whole_input": False})
-    assert "accuracy guard" not in tuned_line({**metadata, "best_configuration": "Beam default"})
+    # Beam's default, and a configuration the guard cannot fail (random weights, a batching change), need none.
+    assert "accuracy guard" not in tuned_line({**metadata, "best_configuration": "Beam default", "accuracy_guard": "reference"})
+    assert "accuracy guard" not in tuned_line({**metadata, "accuracy_guard": "not applied: random weights"})

@@ -8,7 +8,7 @@ where it may apply (fp16 once the GPU won). Last, each change that lost alone is
 configuration so far: decoding ahead of inference gains nothing while inference takes nearly all the time, and
 pays once a faster runtime has shortened it. A combination the benchmark refuses is not tried. Where the sample is
 smaller than the input, the best is then confirmed: run again over the whole input beside Beam's default there (the
-accuracy guard's reference), and set aside if the guard fails it there, the next best confirmed in its turn. A
+accuracy guard's reference), and set aside if it fails there, the next best confirmed in its turn. A
 configuration that changes answers (int8, say) can pass on a sample and fail on more items: over 150 photos
 OpenVINO's int8 with reduced decoding passed, over the 300 it fell one photo short of the guard's 99%.
 
@@ -77,6 +77,8 @@ class Trial:
     is_eligible: bool
     ranking_items_per_second: float | None
     accuracy_guard: str | None = None
+    is_measured: bool = True  # complete, with an inference rate and no inference failure
+    load_seconds: float | None = None
 
 
 class Tuner:
@@ -144,7 +146,10 @@ class Tuner:
             return None
         self.record(trial, phase, changes, run_id, "ran", None)
         row = self.judged(trial)
-        judged = Trial(changes, bool(row["is_eligible"]), row["ranking_items_per_second"], row["accuracy_guard"])
+        judged = Trial(
+            changes, bool(row["is_eligible"]), row["ranking_items_per_second"], row["accuracy_guard"],
+            bool(row["is_measured"]), row["load_seconds"],
+        )
         if judged.is_eligible:
             self.eligible.append(judged)
         if self.faster(judged, self.best):
@@ -194,24 +199,33 @@ class Tuner:
             self.confirm_best(default)
 
     def confirm_best(self, default: Trial | None) -> None:
-        """Runs Beam's default over the whole input (the guard's reference there), then the best; while the guard
-        fails the best there, sets it aside and confirms the next best. Ends at Beam's default (nothing to confirm)
-        or when a confirmation cannot run (it would overrun the budget, it failed): the best then stands on the
-        sample's evidence alone. A run over the whole input is expected to take as long as its items at the rate
-        the same configuration had over the sample."""
+        """Runs Beam's default over the whole input (the guard's reference there), then the best; while the best
+        fails there (the guard fails it, or its run is incomplete or has inference failures), sets it aside and
+        confirms the next best. Only a best the guard passed on the sample is confirmed: the guard cannot fail Beam's
+        default, a change that keeps the reference configuration (batching) or random weights. Ends, the best then
+        standing on the sample's evidence alone, when a confirmation cannot run (it would overrun the budget, it
+        failed) or the reference run over the whole input is not complete."""
         reference = None
-        while self.best is not None and self.best.changes:
-            reference = reference or self.attempt(CONFIRMATION, {}, self.expected_seconds(default))
-            confirmation = reference and self.attempt(CONFIRMATION, self.best.changes, self.expected_seconds(self.best))
-            if confirmation is None or confirmation.accuracy_guard != "fails":
+        while self.best is not None and self.best.accuracy_guard == "passes":
+            if reference is None:
+                # Both runs are expected to fit the budget before the first starts.
+                expected = [seconds for seconds in map(self.expected_seconds, (default, self.best))
+                            if seconds is not None]
+                reference = self.attempt(CONFIRMATION, {}, sum(expected) if expected else None)
+                if reference is None or not reference.is_measured:
+                    return
+            confirmation = self.attempt(CONFIRMATION, self.best.changes, self.expected_seconds(self.best))
+            if confirmation is None or (confirmation.is_measured and confirmation.accuracy_guard != "fails"):
                 return
-            self.log(f"{self.best.changes} fails the accuracy guard over the whole input: set aside")
+            self.log(f"{self.best.changes} fails over the whole input: set aside")
             self.eligible = [trial for trial in self.eligible if trial is not self.best]
             self.best = max(self.eligible, key=lambda trial: trial.ranking_items_per_second, default=None)
 
     def expected_seconds(self, trial: Trial | None) -> float | None:
+        """How long `trial`'s configuration would take over the whole input: its load, then the items at the rate
+        it had over the sample after the load; None where the sample did not tell."""
         rate = trial and trial.ranking_items_per_second
-        return self.confirm_items / rate if rate else None
+        return (trial.load_seconds or 0.0) + self.confirm_items / rate if rate else None
 
     def combinable(self, base: dict, changes: dict) -> bool:
         """Whether `changes` can join `base`: it sets none of the same settings and the benchmark runs the two

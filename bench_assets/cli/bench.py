@@ -414,7 +414,7 @@ def tuned_line(metadata: dict) -> str:
         ) if name in metadata
     )
     confirmed = ""
-    if metadata["best_configuration"] != "Beam default":
+    if metadata["accuracy_guard"] == "passes":  # a configuration that changes answers
         confirmed = ("; accuracy guard confirmed over the whole input" if metadata["guard_confirmed_over_whole_input"]
                      else "; accuracy guard judged on the sample only")
     return (f"{trials}; tuned: {metadata['best_configuration']}" + (f" ({speedups} over Beam's default)" if speedups else "")

@@ -29,15 +29,16 @@ best as (
 default_trial as (
     select *
     from tuned_trials
-    where is_beam_default
+    where is_beam_default and phase != 'confirmation'
     qualify row_number() over (partition by tuning_id order by trial) = 1
 ),
 
--- The configurations the guard passed when the tuner ran them again over the whole input.
+-- The configurations other than Beam's default (the guard's reference there) that the tuner ran again over the
+-- whole input and that held there: complete, no inference failure, the guard passing.
 confirmed as (
     select distinct tuning_id, changes, true as guard_confirmed_over_whole_input
     from tuned_trials
-    where phase = 'confirmation' and outcome = 'ran' and accuracy_guard != 'fails'
+    where phase = 'confirmation' and outcome = 'ran' and not is_beam_default and not fails_on_whole_input
 )
 
 select

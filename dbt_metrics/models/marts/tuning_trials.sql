@@ -52,17 +52,18 @@ with judged_trials as (
 ),
 
 -- The configurations the tuner ran again over the whole input (phase 'confirmation', where its sample is smaller)
--- and the guard failed there: a configuration that changes answers can pass on a sample and fail on more items.
+-- that failed there: the guard failed them, or the run was incomplete or had inference failures. A configuration
+-- that changes answers can pass on a sample and fail on more items.
 failed_confirmations as (
     select distinct tuning_id, changes, true as fails_on_whole_input
     from judged_trials
-    where phase = 'confirmation' and accuracy_guard = 'fails'
+    where phase = 'confirmation' and outcome = 'ran' and (accuracy_guard = 'fails' or not is_measured)
 ),
 
 -- Confirmation runs are judged, not ranked: their rates are over another input than the sample's.
 eligible as (
     select
-        judged_trials.* exclude (is_measured),
+        judged_trials.*,
         coalesce(failed_confirmations.fails_on_whole_input, false) as fails_on_whole_input,
         is_measured and accuracy_guard != 'fails' and phase != 'confirmation'
             and failed_confirmations.fails_on_whole_input is null as is_eligible
@@ -89,11 +90,11 @@ fronted as (
     from eligible as candidate
 ),
 
--- Beam's default as the tuning ran it: its first trial.
+-- Beam's default as the tuning ran it over the sample: its first trial.
 beam_default as (
     select tuning_id, end_to_end_items_per_second, ranking_items_per_second
     from fronted
-    where is_beam_default
+    where is_beam_default and phase != 'confirmation'
     qualify row_number() over (partition by tuning_id order by trial) = 1
 )
 
