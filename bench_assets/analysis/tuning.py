@@ -107,8 +107,12 @@ class Tuner:
         self.started = time.monotonic()
         self.trials = 0
         self.tried: set[str] = set()  # the run settings (and input) of each configuration tried
-        self.eligible: list[Trial] = []  # the eligible trials over the sample, in order
-        self.best: Trial | None = None  # the fastest eligible trial so far
+        self.eligible: list[Trial] = []  # the eligible trials over the sample, in order, less those set aside
+
+    @property
+    def best(self) -> Trial | None:
+        """The fastest eligible trial so far (the earliest of equals)."""
+        return max(self.eligible, key=lambda trial: trial.ranking_items_per_second, default=None)
 
     def seconds_left(self) -> float:
         return self.budget_seconds - (time.monotonic() - self.started)
@@ -152,8 +156,6 @@ class Tuner:
         )
         if judged.is_eligible:
             self.eligible.append(judged)
-        if self.faster(judged, self.best):
-            self.best = judged
         return judged
 
     @staticmethod
@@ -218,8 +220,7 @@ class Tuner:
             if confirmation is None or (confirmation.is_measured and confirmation.accuracy_guard != "fails"):
                 return
             self.log(f"{self.best.changes} fails over the whole input: set aside")
-            self.eligible = [trial for trial in self.eligible if trial is not self.best]
-            self.best = max(self.eligible, key=lambda trial: trial.ranking_items_per_second, default=None)
+            self.eligible.remove(self.best)
 
     def expected_seconds(self, trial: Trial | None) -> float | None:
         """How long `trial`'s configuration would take over the whole input: its load, then the items at the rate

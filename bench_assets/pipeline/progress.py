@@ -20,8 +20,10 @@ def progress_line(done: int, total: int, elapsed_s: float, since_first: tuple[fl
     ahead = items / seconds if seconds > 0 else 0.0
     if done >= total:
         left = "0 s left"
+    elif ahead > 0:
+        left = f"{(total - done) / ahead:,.0f} s left"
     else:
-        left = f"{(total - done) / ahead:,.0f} s left" if ahead > 0 else "time left unknown"
+        left = "time left unknown"
     share = 100.0 * done / total if total else 100.0
     return f"{done:,}/{total:,} items ({share:.0f}%), {rate:,.2f} items/s, {left}"
 
